@@ -1,0 +1,1 @@
+"""Subcommands of ``medgan``: each module has ``register(subparsers)`` and a ``run(args)``."""

@@ -1,0 +1,176 @@
+"""Write cases as a new dataset in a source dataset's layout, atomically and resumably.
+
+Each case's files are written first (each atomically), then a small JSON record of the case; a case
+with a record is finished, so an interrupted job re-run skips it. :meth:`DatasetWriter.finish`
+gathers the records into ``manifest.csv`` and, for MSD and nnU-Net, writes ``dataset.json``, so the
+output folder is itself a dataset that ``medgan inspect``, MONAI and nnU-Net read.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medgan.errors import ConfigError, DataError
+from medgan.io.atomic import write_text_atomic
+from medgan.io.datasets import Dataset
+from medgan.io.image import image_suffix, write_image
+
+RECORDS = Path(".medgan") / "records"
+
+
+class DatasetWriter:
+    """Writes cases named by new ids into ``out`` in the layout of ``source``.
+
+    Args:
+        source: the dataset whose layout, modalities and ``dataset.json`` the output follows.
+        out: output folder; must not lie inside the source dataset.
+
+    Example:
+        >>> writer = DatasetWriter(dataset, "augmented")  # doctest: +SKIP
+        >>> if not writer.done("case1_aug0"):  # doctest: +SKIP
+        ...     writer.write(case, "case1_aug0", {"source": "case1", "seed": 3})
+        >>> writer.finish()  # doctest: +SKIP
+    """
+
+    def __init__(self, source: Dataset, out: str | Path) -> None:
+        self.source = source
+        self.out = Path(out)
+        root, target = source.root.resolve(), self.out.resolve()
+        if target == root or root in target.parents:
+            raise ConfigError(f"{self.out}: output folder lies inside the input dataset {source.root}; "
+                              "choose a folder outside it (input data is never modified)")
+        self.layout = source.layout
+        self.ending = self._file_ending()
+        self.separator = self._brats_separator()
+
+    def _file_ending(self) -> str:
+        if self.layout == "nnunet":
+            return str(self.source.description.get("file_ending", ".nii.gz"))
+        for ref in self.source.cases:
+            return image_suffix(ref.images[0]) or ".nii.gz"
+        return ".nii.gz"
+
+    def _brats_separator(self) -> str:
+        for ref in self.source.cases:
+            name = ref.images[0].name
+            if name.startswith(ref.id) and len(name) > len(ref.id):
+                return name[len(ref.id)]
+        return "-"
+
+    def paths(self, case_id: str, modalities: list[str], labelled: bool = True) -> tuple[list[Path], Path | None]:
+        """Relative image paths (one per file) and label path of case ``case_id`` in this layout."""
+        e, train = self.ending, labelled
+        if self.layout == "folder":
+            if modalities == ["image"]:
+                images = [Path("images") / f"{case_id}{e}"]
+            else:
+                images = [Path("images") / f"{case_id}_{m}{e}" for m in modalities]
+            label = Path("labels") / f"{case_id}{e}"
+        elif self.layout == "brats":
+            s = self.separator
+            images = [Path(case_id) / f"{case_id}{s}{m}{e}" for m in modalities]
+            label = Path(case_id) / f"{case_id}{s}seg{e}"
+        elif self.layout == "nnunet":
+            folder = "imagesTr" if train else "imagesTs"
+            images = [Path(folder) / f"{case_id}_{i:04d}{e}" for i in range(len(modalities))]
+            label = Path("labelsTr") / f"{case_id}{e}"
+        else:  # msd: all channels in one (4D) file
+            images = [Path("imagesTr" if train else "imagesTs") / f"{case_id}{e}"]
+            label = Path("labelsTr") / f"{case_id}{e}"
+        return images, (label if labelled else None)
+
+    def _record_path(self, case_id: str) -> Path:
+        return self.out / RECORDS / f"{case_id}.json"
+
+    def done(self, case_id: str) -> bool:
+        """True when case ``case_id`` was written completely by an earlier run."""
+        return self._record_path(case_id).is_file()
+
+    def write(self, case: dict[str, Any], case_id: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``case`` under the name ``case_id`` and return its manifest record.
+
+        Args:
+            case: a case dictionary; its ``meta`` gives affine and storage dtypes.
+            case_id: the new case's name.
+            record: extra manifest columns (source case, seed, parameters, ...), JSON-serialisable.
+        """
+        meta = case["meta"]
+        image = _numpy(case["image"])
+        labelled = "label" in case and case["label"] is not None
+        modalities = list(meta.get("modalities") or [f"ch{i}" for i in range(image.shape[0])])
+        image_paths, label_path = self.paths(case_id, modalities, labelled)
+        storage = meta.get("source", {}).get("storage") or []
+        if self.layout == "msd":
+            chunks = [image]
+            dtypes = [storage[0] if storage else {"dtype": meta.get("dtype")}]
+        else:
+            chunks = [image[i:i + 1] for i in range(image.shape[0])]
+            per_channel = storage if len(storage) == image.shape[0] else []
+            dtypes = per_channel or [{"dtype": meta.get("dtype")}] * image.shape[0]
+        for rel, chunk, info in zip(image_paths, chunks, dtypes):
+            file_meta = dict(meta)
+            file_meta.update({k: info.get(k) for k in ("dtype", "scl_slope", "scl_inter")})
+            write_image(self.out / rel, chunk, file_meta)
+        if labelled:
+            label = _numpy(case["label"])
+            label_dtype = meta.get("label_dtype") or ("uint8" if label.max() <= 255 else "int32")
+            write_image(self.out / label_path, label, {"affine": meta["affine"], "dtype": label_dtype,
+                                                       "qform_code": meta.get("qform_code", 1),
+                                                       "sform_code": meta.get("sform_code", 1)})
+        row = {"case_id": case_id, "labelled": labelled,
+               "images": ";".join(str(p) for p in image_paths),
+               "label": str(label_path) if label_path else ""}
+        row.update(record or {})
+        write_text_atomic(self._record_path(case_id), json.dumps(row, default=_json_default, sort_keys=True))
+        return row
+
+    def records(self) -> list[dict[str, Any]]:
+        """The manifest records of every finished case, sorted by case id."""
+        folder = self.out / RECORDS
+        if not folder.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+    def finish(self) -> Path:
+        """Write ``manifest.csv`` (and ``dataset.json`` for MSD/nnU-Net); return the manifest path."""
+        rows = self.records()
+        manifest = self.out / "manifest.csv"
+        write_text_atomic(manifest, pd.DataFrame(rows).to_csv(index=False))
+        if self.layout in ("msd", "nnunet"):
+            write_text_atomic(self.out / "dataset.json", json.dumps(self._description(rows), indent=2))
+        return manifest
+
+    def _description(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        description = copy.deepcopy(self.source.description)
+        description.pop("dataset", None)
+        train = [r for r in rows if r["labelled"]]
+        if self.layout == "nnunet":
+            description["numTraining"] = len(train)
+            return description
+        description["training"] = [{"image": "./" + r["images"], "label": "./" + r["label"]} for r in train]
+        description["test"] = ["./" + r["images"] for r in rows if not r["labelled"]]
+        description["numTraining"] = len(train)
+        description["numTest"] = len(description["test"])
+        return description
+
+
+def _numpy(array: Any) -> np.ndarray:
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise DataError("manifest", f"cannot record value of type {type(value).__name__}")
