@@ -212,7 +212,8 @@ def detect_layout(root: Path) -> str:
             return "nnunet"
         if "training" in description or "modality" in description:
             return "msd"
-        raise DataError(meta_file, "dataset.json is neither MSD (training/modality) nor nnU-Net v2 (channel_names/file_ending)")
+        raise DataError(meta_file, "dataset.json is neither MSD (training/modality) "
+                                   "nor nnU-Net v2 (channel_names/file_ending)")
     if (root / "images").is_dir():
         return "folder"
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):

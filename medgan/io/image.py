@@ -10,11 +10,13 @@ orientation, dtype and scaling (``scl_slope``/``scl_inter``) exactly.
 from __future__ import annotations
 
 import gzip
+import logging
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
 
 from medgan.errors import DataError
 from medgan.io.atomic import atomic_path
@@ -82,16 +84,25 @@ def read_image(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    # nibabel "fixes" some broken headers on load (zero pixdim becomes 1) and logs it; we would rather
+    # report the file, so read the header as stored first and keep nibabel's log quiet.
+    nib_log = logging.getLogger("nibabel.global")
+    level = nib_log.level
+    nib_log.setLevel(logging.ERROR)
     try:
         img = nib.load(str(path))
+        with ImageOpener(str(path)) as stream:
+            stored = type(img.header).from_fileobj(stream, check=False)
     except Exception as exc:  # nibabel raises many types for corrupt headers
         raise DataError(path, f"not a readable NIfTI file ({_reason(exc)})") from None
+    finally:
+        nib_log.setLevel(level)
     header = img.header
     shape = tuple(int(n) for n in img.shape)
     spatial = shape[:3] if len(shape) >= 3 else shape
     if len(shape) > 4 or (len(shape) == 4 and shape[3] < 1):
         raise DataError(path, f"unsupported image dimensions {shape} (expected 2D, 3D, or 4D channels)")
-    _check_geometry(path, shape, tuple(float(z) for z in header.get_zooms()[: len(spatial)]))
+    _check_geometry(path, shape, tuple(float(z) for z in stored["pixdim"][1 : 1 + len(spatial)]))
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise DataError(path, "header affine is not finite or not invertible")
