@@ -1,0 +1,88 @@
+"""Typed settings of the training engine, shared by every family's config dataclass.
+
+A family's config dataclass holds a ``train: TrainConfig`` field (engine settings) and an
+``optimizers: dict`` or explicit :class:`AdamConfig` fields for its optimiser groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate multiplier over the steps.
+
+    ``constant``: 1 throughout. ``linear-decay``: 1 until ``decay_start``, then linearly down to
+    ``final_factor`` at ``decay_end`` (CycleGAN's "constant, then linear decay to zero"; a value of
+    0 for ``decay_end`` means the run's last step).
+    """
+
+    kind: Literal["constant", "linear-decay"] = "constant"
+    decay_start: int = 0
+    decay_end: int = 0
+    final_factor: float = 0.0
+
+
+@dataclass
+class AdamConfig:
+    """Adam for one optimiser group (one or several networks)."""
+
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, found {self.lr}")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the generic loop (not of any family).
+
+    Attributes:
+        steps: total training steps (one step runs every phase once, a phase ``repeats`` times).
+        batch_size: global batch size; under DDP each of ``world_size`` processes takes an equal share.
+        seed: seeds the data order, the noise and every random operation of the run.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        amp: automatic mixed precision on CUDA (ignored on CPU); ``amp_dtype`` picks float16 (with a
+            gradient scaler) or bfloat16.
+        ema_decay: decay of the exponential moving average of the family's EMA networks.
+        ema_start: steps before which the average simply copies the weights.
+        log_every: steps between lines of ``stats.jsonl`` (and progress-bar updates).
+        checkpoint_every: steps between checkpoints (0: only at the end).
+        keep_checkpoints: how many recent checkpoints to keep.
+        sample_every: steps between PNG sample grids (0: only at the end); ``n_samples`` per grid.
+        progress: show a progress bar with the current losses.
+    """
+
+    steps: int = 2000
+    batch_size: int = 16
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    ema_decay: float = 0.999
+    ema_start: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    sample_every: int = 500
+    n_samples: int = 16
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
+        for name in ("checkpoint_every", "sample_every", "ema_start", "n_samples"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, found {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise ValueError("keep_checkpoints must be at least 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), found {self.ema_decay}")
