@@ -125,7 +125,7 @@ def test_gradient_checkpointing_same_gradients_with_penalty():
         z = torch.randn(4, 8, generator=torch.Generator().manual_seed(1))
         real = torch.rand(4, 5, 16, 16, generator=torch.Generator().manual_seed(2))
         fake = g(z, 2, 0.5)
-        penalty = gradient_penalty(lambda x: d(x, 2, 0.5), real, fake, torch.Generator().manual_seed(3))
+        penalty = gradient_penalty(lambda x, d=d: d(x, 2, 0.5), real, fake, torch.Generator().manual_seed(3))
         (d(fake, 2, 0.5).mean() + penalty).backward()
         grads.append([p.grad.clone() for p in list(g.parameters()) + list(d.parameters()) if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) > 0
