@@ -68,3 +68,6 @@ METRICS = Registry("metric")
 #: benchmark arms and downstream backends
 BENCHMARK_ARMS = Registry("benchmark arm")
 BACKENDS = Registry("benchmark backend")
+#: synthesis stages a benchmark pipeline can name (``synthesis: {stage: lesion-gan}``): each turns
+#: real training cases into a trained generator and then into synthetic cases
+SYNTHESIS_STAGES = Registry("synthesis stage")
