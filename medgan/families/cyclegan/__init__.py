@@ -145,3 +145,9 @@ if "cyclegan" not in GAN_FAMILIES:
         add_synthesize_arguments=add_synthesize_arguments,
         synthesize=synthesize,
     ))
+
+from medgan.families.cyclegan.stage import CycleGANStage  # noqa: E402  (no torch at import)
+from medgan.registry import SYNTHESIS_STAGES  # noqa: E402
+
+if "cyclegan" not in SYNTHESIS_STAGES:
+    SYNTHESIS_STAGES.register("cyclegan")(CycleGANStage)
