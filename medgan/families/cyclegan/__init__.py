@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -66,7 +67,7 @@ class CycleGANConfig:
         cycle_weight: lambda of the cycle-consistency L1 terms (10).
         identity_weight: identity L1 weight as a fraction of ``cycle_weight`` (0.5).
         pool_size: image-pool capacity per discriminator (50).
-        g_optimizer, d_optimizer: Adam settings; ``decay_start: -1`` resolves to half the steps.
+        g_optimizer, d_optimizer: Adam settings; ``decay_start: -1`` means half of ``train.steps``.
     """
 
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=10000, batch_size=1, ema_decay=0.0,
@@ -88,10 +89,24 @@ class CycleGANConfig:
             raise ValueError("pool_size must not be negative")
 
 
-def resolve_schedule(adam: AdamConfig, steps: int) -> None:
-    """Replace ``decay_start == -1`` by half of ``steps`` (in place)."""
-    if adam.schedule.kind == "linear-decay" and adam.schedule.decay_start == HALF_THE_RUN:
-        adam.schedule.decay_start = steps // 2
+def half_run_schedule(adam: AdamConfig, train: TrainConfig) -> Callable[[int], float] | None:
+    """The learning-rate multiplier of ``adam`` when its decay starts at half the run (``decay_start:
+    -1``), computed from ``train.steps`` at each call, so a run resumed with more steps decays over
+    its new length; ``None`` (the engine's own schedule) otherwise."""
+    schedule = adam.schedule
+    if schedule.kind != "linear-decay" or schedule.decay_start != HALF_THE_RUN:
+        return None
+
+    def factor(step: int) -> float:
+        total = train.steps
+        start, end = total // 2, schedule.decay_end or total
+        if step < start:
+            return 1.0
+        if end <= start:
+            return schedule.final_factor
+        return 1.0 + (schedule.final_factor - 1.0) * min(1.0, (step - start) / (end - start))
+
+    return factor
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

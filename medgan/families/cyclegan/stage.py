@@ -72,7 +72,8 @@ class CycleGANStage:
         source = case["meta"].get("source", {})
         root, case_id = source.get("root"), source.get("case_id", case.get("id"))
         if not root:
-            raise DataError(case.get("id", "case"), f"has no {modality!r} channel and no dataset folder to read it from")
+            raise DataError(case.get("id", "case"),
+                            f"has no {modality!r} channel and no dataset folder to read it from")
         if root not in self._datasets:
             from medgan.io.datasets import load_dataset
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from medgan.families._translation.data import CropSampler, default_patch_size, load_domain, local_batch_size
 from medgan.families._translation.pool import ImagePool
-from medgan.families.cyclegan import CycleGANConfig, resolve_schedule
+from medgan.families.cyclegan import CycleGANConfig, half_run_schedule
 from medgan.models.translation import PatchDiscriminator, ResnetGenerator
 from medgan.training.losses import AdversarialLoss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
@@ -55,8 +55,6 @@ class CycleGANStep(GANStep):
         data.patch_size = data.patch_size or default_patch_size(vol_a + vol_b, data.spatial_dims, 4, False)
         if data.patch_size % 4:
             raise ValueError(f"cyclegan: patch_size must be a multiple of 4, found {data.patch_size}")
-        for adam in (config.g_optimizer, config.d_optimizer):
-            resolve_schedule(adam, config.train.steps)
         self.samplers = {"a": CropSampler(vol_a, data.spatial_dims, data.patch_size, data.flip),
                          "b": CropSampler(vol_b, data.spatial_dims, data.patch_size, data.flip)}
         ca, cb = vol_a[0].shape[0], vol_b[0].shape[0]
@@ -66,8 +64,10 @@ class CycleGANStep(GANStep):
             "G_ab": g_ab, "G_ba": g_ba,
             "D_a": PatchDiscriminator(data.spatial_dims, ca, m.d_channels, m.d_layers, m.d_norm),
             "D_b": PatchDiscriminator(data.spatial_dims, cb, m.d_channels, m.d_layers, m.d_norm)}
-        self.optimizers = {"G": OptimizerSpec(("G_ab", "G_ba"), config.g_optimizer),
-                           "D": OptimizerSpec(("D_a", "D_b"), config.d_optimizer)}
+        self.optimizers = {"G": OptimizerSpec(("G_ab", "G_ba"), config.g_optimizer,
+                                                half_run_schedule(config.g_optimizer, config.train)),
+                           "D": OptimizerSpec(("D_a", "D_b"), config.d_optimizer,
+                                                half_run_schedule(config.d_optimizer, config.train))}
         self.phases = (Phase("G", "G"), Phase("D", "D", new_batch=False))
         self.ema_networks = ()
         self.adversarial = AdversarialLoss(config.loss.kind)

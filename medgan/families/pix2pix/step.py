@@ -19,7 +19,7 @@ from medgan.families._translation.data import (
     local_batch_size,
     select_cases,
 )
-from medgan.families.cyclegan import resolve_schedule
+from medgan.families.cyclegan import half_run_schedule
 from medgan.families.pix2pix import Pix2PixConfig
 from medgan.io.datasets import load_dataset
 from medgan.models.translation import PatchDiscriminator, UNetGenerator
@@ -87,15 +87,14 @@ class Pix2PixStep(GANStep):
         if data.patch_size % (2 ** config.model.depth):
             raise ValueError(f"pix2pix: patch_size {data.patch_size} must be a multiple of 2**depth "
                              f"({2 ** config.model.depth})")
-        for adam in (config.g_optimizer, config.d_optimizer):
-            resolve_schedule(adam, config.train.steps)
         self.sampler = CropSampler(pairs, data.spatial_dims, data.patch_size, data.flip)
         m = config.model
         self.networks: dict[str, nn.Module] = {
             "G": build_generator(config),
             "D": PatchDiscriminator(data.spatial_dims, 2, m.d_channels, m.d_layers, m.d_norm)}
-        self.optimizers = {"D": OptimizerSpec(("D",), config.d_optimizer),
-                           "G": OptimizerSpec(("G",), config.g_optimizer)}
+        self.optimizers = {
+            name: OptimizerSpec((name,), adam, half_run_schedule(adam, config.train))
+            for name, adam in (("D", config.d_optimizer), ("G", config.g_optimizer))}
         self.phases = (Phase("D", "D"), Phase("G", "G", new_batch=False))
         self.ema_networks = ()
         self.adversarial = AdversarialLoss(config.loss.kind)
