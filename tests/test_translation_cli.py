@@ -124,3 +124,16 @@ def test_clear_errors(tmp_path, sample, capsys):
     assert "no modality 'flair'" in capsys.readouterr().err
     assert main(["translate", str(tmp_path), str(sample), str(tmp_path / "o")]) == 2
     assert "not a training run folder" in capsys.readouterr().err
+
+
+def test_registers_as_a_mode_of_medgan_evaluate():
+    """``medgan evaluate translation ...`` once evaluate.py lists the mode (its MODES mechanism)."""
+    import argparse
+
+    from medgan.commands import evaluate_translation
+
+    top = argparse.ArgumentParser(prog="medgan")
+    evaluate = top.add_subparsers(dest="command").add_parser("evaluate")
+    evaluate_translation.register(evaluate.add_subparsers(dest="mode"))
+    args = top.parse_args(["evaluate", "translation", "RUN", "DATA", "--cases", "a,b"])
+    assert args.mode == "translation" and args.cases == ["a", "b"] and args.run is evaluate_translation.run
