@@ -1,0 +1,116 @@
+"""Configs and command-line options shared by the translation families."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from medgan.errors import ConfigError
+from medgan.synthesis.modality import IntensityConfig
+
+
+@dataclass
+class DomainConfig:
+    """One image domain: a modality of a dataset.
+
+    Attributes:
+        path: the dataset folder.
+        modality: its channel (default: the dataset's only modality).
+        intensity: how the intensities map to the network range (CT window, MR normalisation).
+    """
+
+    path: str = ""
+    modality: str | None = None
+    intensity: IntensityConfig = field(default_factory=IntensityConfig)
+
+
+@dataclass
+class TranslationDataConfig:
+    """Training data of a translation run.
+
+    Attributes:
+        a, b: the two domains (CycleGAN: unpaired; pix2pix: ``a`` the source and ``b`` the target
+            modality of the same, co-registered cases).
+        cases: train only on these case ids (default: all).
+        exclude_cases: never train on these case ids (the test cases); recorded in the run, so
+            ``medgan evaluate-translation`` can refuse training cases.
+        spatial_dims: 2 (axial slices, the papers' setting) or 3 (patches).
+        patch_size: edge of the training crops (default: the in-plane size rounded up to what the
+            generator needs, at most 256 in 2D and 64 in 3D).
+        flip: random left-right flips (the papers' only augmentation besides the crop).
+        n_cases_a, n_cases_b: number of training volumes found (resolved).
+    """
+
+    a: DomainConfig = field(default_factory=DomainConfig)
+    b: DomainConfig = field(default_factory=DomainConfig)
+    cases: list[str] | None = None
+    exclude_cases: list[str] = field(default_factory=list)
+    spatial_dims: Literal[2, 3] = 2
+    patch_size: int | None = None
+    flip: bool = True
+    n_cases_a: int | None = None
+    n_cases_b: int | None = None
+
+
+def read_ids(value: str) -> list[str]:
+    """Case ids from a comma-separated list or a file (one id per line, first CSV column; a
+    ``case_id``/``id`` header is skipped)."""
+    path = Path(value)
+    if path.is_file():
+        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        return [i for i in ids if i and i not in ("case_id", "id")]
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_window(value: str) -> tuple[float, float]:
+    """``"-1024,2048"`` -> ``(-1024.0, 2048.0)``."""
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in HU, found {value!r}") from None
+    return low, high
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options both families take: dims, patch size, CT window and case selection."""
+    parser.add_argument("--spatial-dims", type=int, choices=[2, 3], help="2D slices (default) or 3D patches")
+    parser.add_argument("--patch-size", type=int, help="edge of the training crops")
+    parser.add_argument("--ct-window", type=parse_window, metavar="LOW,HIGH",
+                        help="HU window mapped to [-1, 1] for CT (default -1024,2048)")
+    parser.add_argument("--cases", type=read_ids, metavar="IDS_OR_FILE",
+                        help="train only on these case ids (comma-separated, or a file with one id per line)")
+    parser.add_argument("--exclude-cases", type=read_ids, metavar="IDS_OR_FILE", default=[],
+                        help="never train on these case ids, e.g. the test cases (comma-separated or a file)")
+
+
+def apply_common_arguments(args: argparse.Namespace, data: TranslationDataConfig) -> None:
+    """Write the common options into ``data``."""
+    if args.spatial_dims:
+        data.spatial_dims = args.spatial_dims
+    if args.patch_size:
+        data.patch_size = args.patch_size
+    if args.ct_window:
+        data.a.intensity.window = data.b.intensity.window = args.ct_window
+    if args.cases:
+        data.cases = list(args.cases)
+    if args.exclude_cases:
+        data.exclude_cases = sorted(set(data.exclude_cases) | set(args.exclude_cases))
+
+
+def parse_domain(value: str, data: Path | None, which: str) -> DomainConfig:
+    """``--domain-a``/``--domain-b``: a modality of ``--data``, a dataset folder, or ``FOLDER:MODALITY``.
+
+    Raises:
+        ConfigError: neither an existing folder nor a modality with ``--data`` given.
+    """
+    if Path(value).is_dir():
+        return DomainConfig(path=str(value))
+    head, sep, tail = value.rpartition(":")
+    if sep and head and Path(head).is_dir():
+        return DomainConfig(path=head, modality=tail)
+    if data is not None:
+        return DomainConfig(path=str(data), modality=value)
+    raise ConfigError(f"--domain-{which} {value!r} is not a dataset folder; give a folder, FOLDER:MODALITY, "
+                      "or a modality name together with --data DATASET")
