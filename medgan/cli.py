@@ -16,7 +16,7 @@ from medgan import __version__
 from medgan.errors import MedganError
 
 #: subcommand modules under ``medgan.commands``, in the order ``medgan --help`` lists them
-COMMANDS = ("inspect", "demo")
+COMMANDS = ("inspect", "benchmark", "report", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MedganError as error:
         print(f"medgan {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"medgan {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
