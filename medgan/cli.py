@@ -16,7 +16,7 @@ from medgan import __version__
 from medgan.errors import MedganError
 
 #: subcommand modules under ``medgan.commands``, in the order ``medgan --help`` lists them
-COMMANDS = ("inspect", "benchmark", "report", "demo")
+COMMANDS = ("inspect", "train", "synthesize", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

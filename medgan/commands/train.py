@@ -1,0 +1,63 @@
+"""``medgan train FAMILY ...``: train a GAN family on the shared engine.
+
+Every family registered in :data:`medgan.registry.GAN_FAMILIES` (see :mod:`medgan.families`) gets its
+own sub-command with the common options below plus its own; this module never names a family.
+Multi-GPU (or multi-process CPU) runs: ``torchrun --nproc_per_node N -m medgan train FAMILY ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from medgan.families import discover
+    from medgan.registry import GAN_FAMILIES
+
+    parser = commands.add_parser("train", help="train a GAN family", description=__doc__.split("\n\n")[0])
+    families = parser.add_subparsers(dest="family", metavar="FAMILY", required=True)
+    for name in discover():
+        spec = GAN_FAMILIES.get(name)
+        sub = families.add_parser(name, help=spec.summary, description=spec.summary)
+        spec.add_train_arguments(sub)
+        sub.add_argument("--out", type=Path, required=True, help="run folder (created)")
+        sub.add_argument("--config", type=Path, help="YAML config file (unknown keys are an error)")
+        sub.add_argument("--steps", type=int, help="total training steps (overrides train.steps)")
+        sub.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        sub.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+        sub.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+        sub.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medgan.config import load_config
+    from medgan.errors import ConfigError
+    from medgan.registry import GAN_FAMILIES
+    from medgan.training.loop import train
+    from medgan.training.run import CONFIG
+
+    spec = GAN_FAMILIES.get(args.family)
+    source = args.config
+    if source is None and args.resume and (args.out / CONFIG).is_file():
+        from medgan.config import read_yaml
+
+        saved = read_yaml(args.out / CONFIG)
+        if saved.pop("family", args.family) != args.family:
+            raise ConfigError(f"{args.out} is a run of another family; resume it with that family's command")
+        source = saved
+    config = load_config(source, spec.config_type)
+    config = spec.apply_train_arguments(args, config)
+    if args.steps is not None:
+        config.train.steps = args.steps
+    if args.seed is not None:
+        config.train.seed = args.seed
+    if args.device is not None:
+        config.train.device = args.device
+    if args.no_progress:
+        config.train.progress = False
+    trainer = train(args.family, config, args.out, resume=args.resume)
+    if trainer.rank == 0:
+        print(f"trained {args.family} for {trainer.start} steps; run folder {args.out}")
+    return 0

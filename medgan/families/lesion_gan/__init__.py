@@ -1,0 +1,176 @@
+"""The lesion GAN family: DCGAN-style 2D/3D generation of a lesion patch together with its mask,
+optionally conditioned on the lesion class (Frid-Adar et al. 2018), for insertion into real scans.
+
+``medgan train lesion-gan --data DATASET --out RUN`` trains it; ``medgan synthesize RUN OUT --into
+DATASET --n N`` inserts its lesions into the cases of a dataset. See ``docs/lesion-gan.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from medgan.errors import ConfigError
+from medgan.registry import GAN_FAMILIES
+from medgan.training.config import AdamConfig, TrainConfig
+from medgan.training.losses import LossConfig
+from medgan.training.spec import FamilySpec
+
+
+@dataclass
+class LesionDataConfig:
+    """Where the lesions come from.
+
+    Attributes:
+        path: the labelled dataset (set by ``--data``).
+        modalities: image channels to use, in order (default: all of the dataset's).
+        cases: train only on these case ids (default: every labelled case not excluded).
+        exclude_cases: never train on these case ids (the benchmark's test cases).
+        spatial_dims: 2 or 3 (default: that of the data).
+        patch_size: patch edge length, a power of two (default: 64 in 2D, 32 in 3D).
+        jitter: random shift of the crop around the lesion centre during training (voxels).
+        flips: random flips along every axis during training.
+        min_voxels: smaller lesion components are ignored.
+        mask: ``binary`` (the mask marks the lesion, its label is the class) or ``labels`` (the mask
+            channel carries the label values of multi-label lesions such as BraTS tumours).
+        classes: label values of the lesion classes found (resolved from the data).
+        n_patches: number of training patches found (resolved).
+    """
+
+    path: str = ""
+    modalities: list[str] | None = None
+    cases: list[str] | None = None
+    exclude_cases: list[str] = field(default_factory=list)
+    spatial_dims: int | None = None
+    patch_size: int | None = None
+    jitter: int = 4
+    flips: bool = True
+    min_voxels: int = 5
+    mask: Literal["binary", "labels"] = "binary"
+    classes: list[int] | None = None
+    n_patches: int | None = None
+
+
+@dataclass
+class LesionModelConfig:
+    """DCGAN sizes.
+
+    Attributes:
+        latent_dim: noise vector length.
+        g_channels, d_channels: base widths of generator and discriminator.
+        conditional: condition on the lesion class (only when the data has more than one class).
+        d_norm: discriminator normalisation; ``auto`` is batch norm, or layer norm for WGAN-GP.
+    """
+
+    latent_dim: int = 128
+    g_channels: int = 64
+    d_channels: int = 64
+    conditional: bool = True
+    d_norm: Literal["auto", "batch", "instance", "layer", "none"] = "auto"
+
+
+@dataclass
+class LesionGANConfig:
+    """Everything a lesion-GAN run is built from (written, resolved, to the run's ``config.yaml``)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: LesionDataConfig = field(default_factory=LesionDataConfig)
+    model: LesionModelConfig = field(default_factory=LesionModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    n_critic: int = 1
+    g_optimizer: AdamConfig = field(default_factory=AdamConfig)
+    d_optimizer: AdamConfig = field(default_factory=AdamConfig)
+
+    def __post_init__(self) -> None:
+        if self.n_critic < 1:
+            raise ValueError("n_critic must be at least 1")
+
+
+def _read_ids(value: str) -> list[str]:
+    """Case ids from a comma-separated list or a text/CSV file (first column, header ``case_id`` skipped)."""
+    path = Path(value)
+    if path.is_file():
+        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        return [i for i in ids if i and i not in ("case_id", "id")]
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_case_selection(parser: argparse.ArgumentParser) -> None:
+    """``--cases`` and ``--exclude-cases``, shared by training and synthesis."""
+    parser.add_argument("--cases", type=_read_ids, metavar="IDS_OR_FILE",
+                        help="use only these case ids (comma-separated, or a file with one id per line)")
+    parser.add_argument("--exclude-cases", type=_read_ids, metavar="IDS_OR_FILE", default=[],
+                        help="never use these case ids, e.g. the test split (comma-separated or a file)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="labelled dataset to take lesions from")
+    parser.add_argument("--modalities", help="comma-separated image channels to use (default: all)")
+    parser.add_argument("--spatial-dims", type=int, choices=[2, 3], help="2D or 3D model (default: as the data)")
+    parser.add_argument("--patch-size", type=int, help="patch edge length (default 64 in 2D, 32 in 3D)")
+    add_case_selection(parser)
+
+
+def apply_train_arguments(args: argparse.Namespace, config: LesionGANConfig) -> LesionGANConfig:
+    config.data.path = str(args.data)
+    if args.modalities:
+        config.data.modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    if args.spatial_dims:
+        config.data.spatial_dims = args.spatial_dims
+    if args.patch_size:
+        config.data.patch_size = args.patch_size
+    if args.cases:
+        config.data.cases = list(args.cases)
+    if args.exclude_cases:
+        config.data.exclude_cases = sorted(set(config.data.exclude_cases) | set(args.exclude_cases))
+    return config
+
+
+def build(config: LesionGANConfig, rank: int, world_size: int) -> Any:
+    from medgan.families.lesion_gan.step import LesionGANStep
+
+    if not config.data.path:
+        raise ConfigError("lesion-gan: no dataset given (--data or data.path)")
+    return LesionGANStep(config, rank, world_size)
+
+
+def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--into", type=Path, required=True, help="dataset whose cases receive the lesions")
+    parser.add_argument("--n", type=int, required=True, help="number of new cases to write")
+    parser.add_argument("--lesions-per-case", type=int, default=1, help="lesions inserted into each new case")
+    parser.add_argument("--class", dest="lesion_class", type=int, action="append",
+                        help="label value of the lesion class to insert (repeatable; default: as in training)")
+    parser.add_argument("--organ-labels", type=lambda v: [int(x) for x in v.split(",")],
+                        help="label values of the organ to insert into (default: a body/brain mask "
+                             "from image intensity)")
+    parser.add_argument("--margin", type=int, default=3, help="voxels kept between a new and an existing lesion")
+    parser.add_argument("--border", type=float, default=2.0, help="width of the blended border (voxels)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", default="cpu", help="torch device for the generator")
+    add_case_selection(parser)
+
+
+def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
+    from medgan.synthesis.lesions import synthesize_into
+
+    manifest = synthesize_into(run_dir, out, args.into, n=args.n, lesions_per_case=args.lesions_per_case,
+                               classes=args.lesion_class, organ_labels=args.organ_labels, margin=args.margin,
+                               border=args.border, seed=args.seed, cases=args.cases,
+                               exclude_cases=args.exclude_cases, device=args.device)
+    print(f"wrote {args.n} case(s) to {out}; manifest {manifest}")
+    return 0
+
+
+if "lesion-gan" not in GAN_FAMILIES:
+    GAN_FAMILIES.register("lesion-gan")(FamilySpec(
+        name="lesion-gan",
+        summary="lesion patches with their masks (2D/3D DCGAN), inserted into real scans",
+        config_type=LesionGANConfig,
+        add_train_arguments=add_train_arguments,
+        apply_train_arguments=apply_train_arguments,
+        build=build,
+        add_synthesize_arguments=add_synthesize_arguments,
+        synthesize=synthesize,
+    ))

@@ -1,0 +1,1 @@
+"""Network definitions, one file per family, with plain typed constructor arguments."""

@@ -1,0 +1,1 @@
+"""From a trained run folder to new cases: lesion sampling and insertion into scans."""
