@@ -136,7 +136,9 @@ class AugmentOptions:
         translate: shift in voxels drawn from [-t, t] per axis.
         elastic: add an elastic deformation.
         elastic_sigma: 3D: smoothing of the random displacement field (voxels), a range.
-        elastic_magnitude: 3D: displacement magnitude, a range; 2D: control-point offsets.
+        elastic_magnitude: MONAI's displacement magnitude range; default (50, 150) in 3D (smoothed by
+            ``elastic_sigma``; a Dice of ~0.85 between a BraTS-sized tumour and its deformed copy) and
+            (0.2, 0.5) in 2D (control-point offsets in units of ``elastic_spacing``).
         elastic_spacing: 2D: control-grid spacing in pixels.
         flip_axes: spatial axes flipped with probability 0.5 each (``[0]``: left-right in RAS).
     """
@@ -146,7 +148,7 @@ class AugmentOptions:
     translate: float = 0.0
     elastic: bool = True
     elastic_sigma: tuple[float, float] = (5.0, 7.0)
-    elastic_magnitude: tuple[float, float] = (10.0, 30.0)
+    elastic_magnitude: tuple[float, float] | None = None
     elastic_spacing: int = 16
     flip_axes: list[int] = field(default_factory=list)
 
@@ -169,12 +171,12 @@ def monai_mask_transform(options: AugmentOptions, spatial_dims: int) -> MaskTran
     if options.elastic:
         if spatial_dims == 3:
             steps.append(Rand3DElasticd(keys="label", sigma_range=options.elastic_sigma,
-                                        magnitude_range=options.elastic_magnitude, prob=1.0, mode="nearest",
-                                        padding_mode="zeros"))
+                                        magnitude_range=options.elastic_magnitude or (50.0, 150.0), prob=1.0,
+                                        mode="nearest", padding_mode="zeros"))
         else:
             steps.append(Rand2DElasticd(keys="label", spacing=(options.elastic_spacing,) * 2,
-                                        magnitude_range=options.elastic_magnitude, prob=1.0, mode="nearest",
-                                        padding_mode="zeros"))
+                                        magnitude_range=options.elastic_magnitude or (0.2, 0.5), prob=1.0,
+                                        mode="nearest", padding_mode="zeros"))
     steps += [RandFlipd(keys="label", prob=0.5, spatial_axis=axis) for axis in options.flip_axes]
     pipeline = Compose(steps)
 
