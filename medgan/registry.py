@@ -68,6 +68,9 @@ METRICS = Registry("metric")
 #: benchmark arms and downstream backends
 BENCHMARK_ARMS = Registry("benchmark arm")
 BACKENDS = Registry("benchmark backend")
-#: synthesis stages a benchmark pipeline can name (``synthesis: {stage: lesion-gan}``): each turns
-#: real training cases into a trained generator and then into synthetic cases
+#: synthesis stages of the benchmark: ``Stage(options, spatial_dims, device)`` with ``fit`` and ``sample``
 SYNTHESIS_STAGES = Registry("synthesis stage")
+#: label-map generators by GAN family (e.g. ``pggan``): ``from_run(run_dir, device) -> sampler`` with
+#: ``sample_label_maps(n, seed) -> list[(label (1, ...) int array, meta dict)]``; SPADE's mask source
+#: ``{source: pggan, run: PATH}`` finds them here
+LABEL_MAP_SAMPLERS = Registry("label-map sampler")
