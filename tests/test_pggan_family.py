@@ -210,3 +210,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     status = main(["train", "pggan", "--data", str(SAMPLE), "--out", str(tmp_path / "r"), "--resolution", "100",
                    "--steps", "1", "--no-progress"])
     assert status == 2
+
+
+def test_pggan_run_is_a_spade_mask_source(sample_run):
+    """noise -> label map -> image: SPADE's `pggan` mask source samples label maps from a pggan run."""
+    from medgan.families.spade.masks import MASK_SOURCES
+
+    data, run = sample_run
+    source = MASK_SOURCES.get("pggan")({"run": str(run)})
+    masks = source.masks(2, seed=5, context_cases=[])
+    assert len(masks) == 2
+    label, meta = masks[0]
+    assert label.shape == (1, 56, 64, 56) and np.issubdtype(label.dtype, np.integer)
+    assert set(np.unique(label)) <= {0, 1, 2, 3}
+    assert meta["affine"].shape == (4, 4) and meta["history"][-1]["name"] == "label_map_generator"
+    again = source.masks(2, seed=5, context_cases=[])
+    assert np.array_equal(again[0][0], label)

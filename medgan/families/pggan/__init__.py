@@ -15,7 +15,7 @@ from typing import Any
 
 from medgan.errors import ConfigError
 from medgan.families.pggan.config import PGGANConfig, PGGANDataConfig, PGGANGrowthConfig, PGGANModelConfig
-from medgan.registry import GAN_FAMILIES, SYNTHESIS_STAGES
+from medgan.registry import GAN_FAMILIES, LABEL_MAP_SAMPLERS, SYNTHESIS_STAGES
 from medgan.training.spec import FamilySpec
 
 __all__ = ["PGGANConfig", "PGGANDataConfig", "PGGANGrowthConfig", "PGGANModelConfig", "sample_label_maps"]
@@ -133,3 +133,17 @@ if "pggan" not in SYNTHESIS_STAGES:
     from medgan.families.pggan.stage import PGGANStage
 
     SYNTHESIS_STAGES.register("pggan")(PGGANStage)
+
+
+class LabelMapSampler:
+    """A pggan run as a label-map source for SPADE (``{source: pggan, run: PATH}``)."""
+
+    def __init__(self, run_dir: Path, device: str = "cpu") -> None:
+        self.run_dir, self.device = Path(run_dir), device
+
+    def sample_label_maps(self, n: int, seed: int) -> list[tuple[Any, dict[str, Any]]]:
+        return sample_label_maps(self.run_dir, n, seed, device=self.device)
+
+
+if "pggan" not in LABEL_MAP_SAMPLERS:
+    LABEL_MAP_SAMPLERS.register("pggan")(LabelMapSampler)
