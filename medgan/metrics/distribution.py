@@ -69,8 +69,9 @@ def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 50, s
         subsets = 1  # every subset would be the whole of both sets
     values = []
     for _ in range(subsets):
-        x = a[rng.choice(len(a), m, replace=False)]
-        y = b[rng.choice(len(b), m, replace=False)]
+        # the whole of two equal-size sets is used in its given order, so identical sets give 0
+        x = a if m == len(a) == len(b) else a[rng.choice(len(a), m, replace=False)]
+        y = b if m == len(a) == len(b) else b[rng.choice(len(b), m, replace=False)]
         kxx = (x @ x.T / d + 1.0) ** 3
         kyy = (y @ y.T / d + 1.0) ** 3
         kxy = (x @ y.T / d + 1.0) ** 3

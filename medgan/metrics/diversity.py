@@ -58,7 +58,7 @@ def pairwise_similarity(images: np.ndarray, pairs: np.ndarray, batch_size: int =
     else:
         if min(images.shape[2:]) < KERNEL_SIZE:
             raise ValueError(f"volumes smaller than the {KERNEL_SIZE}-voxel SSIM window")
-        metric = SSIMMetric(spatial_dims=3, data_range=1.0, kernel_size=KERNEL_SIZE, kernel_sigma=KERNEL_SIGMA,
+        metric = SSIMMetric(spatial_dims=3, data_range=1.0, win_size=KERNEL_SIZE, kernel_sigma=KERNEL_SIGMA,
                             reduction="none")
     clipped = np.clip(images, 0.0, 1.0).astype(np.float32)
     out = []

@@ -107,9 +107,10 @@ class InceptionExtractor:
 
         state = _load_state_dict(self.weights)
         aux = any(key.startswith("AuxLogits.") for key in state)
-        model = inception_v3(weights=None, aux_logits=aux, init_weights=False, transform_input=False)
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+            model = inception_v3(weights=None, aux_logits=aux, init_weights=False, transform_input=False)
         try:
-            model.load_state_dict(state, strict=True)
+            model.load_state_dict(state, strict=True, assign=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise DataError(self.weights, f"not torchvision inception_v3 weights ({first})") from None
