@@ -87,3 +87,17 @@ def test_evaluate_on_sample_data(tmp_path) -> None:
     assert metrics["fid"]["value"] == pytest.approx(0.0, abs=1e-6) and metrics["fid"]["real_split_baseline"] > 0
     assert not metrics["diversity"]["low_diversity"]
     assert metrics["memorisation"]["image_fraction_memorised"] == 1.0
+
+
+def test_config_file_sets_options_and_unknown_key_fails(folders, tmp_path, capsys) -> None:
+    config = tmp_path / "evaluate.yaml"
+    config.write_text("metrics: [kid]\nkid_subsets: 3\nseed: 7\n")
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--real", str(folders["real"]), "--synthetic", str(folders["synthetic"]),
+                 "--out", str(out), "--config", str(config)]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    assert list(document["metrics"]) == ["kid"] and document["options"]["seed"] == 7
+    config.write_text("kid_subset: 3\n")
+    assert main(["evaluate", "--real", str(folders["real"]), "--synthetic", str(folders["synthetic"]),
+                 "--out", str(out), "--config", str(config)]) == 2
+    assert "unknown setting 'kid_subset'" in capsys.readouterr().err

@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--train", type=Path, help="the generator's training set (default: --real plays that role)")
     parser.add_argument("--out", type=Path, help="output folder")
     parser.add_argument("--metrics", help="comma-separated metric names (default: every metric that applies)")
-    parser.add_argument("--extractor", default="radiomics", help="feature extractor: radiomics (default) or inception")
+    parser.add_argument("--extractor", help="feature extractor: radiomics (default) or inception")
     parser.add_argument("--inception-weights", type=Path, help="local torchvision inception_v3 state dict")
     parser.add_argument("--inception-sha256", help="expected SHA-256 of --inception-weights")
     parser.add_argument("--modalities", help="comma-separated modalities to use (default: all)")
