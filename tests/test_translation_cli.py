@@ -89,7 +89,7 @@ def test_translate_dataset_and_synthesize(cyclegan_run, sample, tmp_path):
 
 
 def test_evaluate_translation_on_held_out_cases(cyclegan_run, sample, tmp_path, capsys):
-    assert main(["evaluate-translation", str(cyclegan_run), str(sample), "--csv", str(tmp_path / "rows.csv"),
+    assert main(["evaluate", "translation", str(cyclegan_run), str(sample), "--csv", str(tmp_path / "rows.csv"),
                  "--figure", str(tmp_path / "fig.png"), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "1 held-out case(s)" in printed and "identity" in printed and "MAE in HU" in printed
@@ -99,7 +99,7 @@ def test_evaluate_translation_on_held_out_cases(cyclegan_run, sample, tmp_path, 
 
 
 def test_evaluate_refuses_training_cases(cyclegan_run, sample, capsys):
-    assert main(["evaluate-translation", str(cyclegan_run), str(sample), "--cases", "BraTS-SIM-00000-000"]) == 2
+    assert main(["evaluate", "translation", str(cyclegan_run), str(sample), "--cases", "BraTS-SIM-00000-000"]) == 2
     assert "was used to train" in capsys.readouterr().err
 
 
@@ -112,7 +112,7 @@ def test_pix2pix_3d_end_to_end(tmp_path):
     assert main(["translate", str(tmp_path / "run"), str(data / "TR-002" / "TR-002-t1n.nii.gz"),
                  str(tmp_path / "ct.nii.gz")]) == 0
     assert nib.load(str(tmp_path / "ct.nii.gz")).shape == (20, 24, 18)
-    assert main(["evaluate-translation", str(tmp_path / "run"), str(data)]) == 0
+    assert main(["evaluate", "translation", str(tmp_path / "run"), str(data)]) == 0
     assert main(["translate", str(tmp_path / "run"), str(data), str(tmp_path / "o"), "--direction", "b2a"]) == 2
 
 

@@ -1,4 +1,4 @@
-"""``medgan evaluate-translation RUN DATASET``: MAE (HU for CT), PSNR and SSIM inside the body mask of
+"""``medgan evaluate translation RUN DATASET``: MAE (HU for CT), PSNR and SSIM inside the body mask of
 a CycleGAN/pix2pix run on paired held-out cases, against the identity and linear-rescaling baselines.
 
 Also a mode of ``medgan evaluate`` (``medgan evaluate translation RUN DATASET``) once that command
@@ -37,13 +37,8 @@ def register_translation(modes: argparse._SubParsersAction) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """``medgan evaluate-translation``; under ``medgan evaluate``'s modes it becomes ``translation``."""
-    if getattr(commands, "_prog_prefix", "").split()[-1:] == ["evaluate"]:
-        register_translation(commands)
-        return
-    parser = commands.add_parser("evaluate-translation", help="MAE/PSNR/SSIM of a translation run on paired data",
-                                 description=__doc__.split("\n\n")[0])
-    _add_arguments(parser)
+    """``medgan evaluate translation``: registered among the modes of ``medgan evaluate``."""
+    register_translation(commands)
 
 
 def run(args: argparse.Namespace) -> int:

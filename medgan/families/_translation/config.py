@@ -35,7 +35,7 @@ class TranslationDataConfig:
             modality of the same, co-registered cases).
         cases: train only on these case ids (default: all).
         exclude_cases: never train on these case ids (the test cases); recorded in the run, so
-            ``medgan evaluate-translation`` can refuse training cases.
+            ``medgan evaluate translation`` can refuse training cases.
         spatial_dims: 2 (axial slices, the papers' setting) or 3 (patches).
         patch_size: edge of the training crops (default: the in-plane size rounded up to what the
             generator needs, at most 256 in 2D and 64 in 3D).
