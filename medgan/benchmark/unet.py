@@ -161,14 +161,15 @@ class UNetBackend:
             loss = loss_fn(network(x), y)
             loss.backward()
             optimiser.step()
+            loss_value = loss.item()
             if progress is not None:
-                progress(step, float(loss))
+                progress(step, loss_value)
             if step % self.options.val_every == 0 or step == self.options.steps:
                 regions = {str(v): (v,) for v in range(1, self.n_classes)}
                 scores = [np.nanmean(list(dice(self.predict(network, c["image"]), c["label"], regions).values()))
-                          for c in val] if val else [float(-loss)]
+                          for c in val] if val else [-loss_value]
                 score = float(np.mean(scores))
-                log.append({"step": step, "loss": float(loss), "val_dice": score})
+                log.append({"step": step, "loss": loss_value, "val_dice": score})
                 if score > best_score:
                     best_score, best_state = score, copy.deepcopy(network.state_dict())
         network.load_state_dict(best_state)
