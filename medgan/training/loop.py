@@ -180,28 +180,12 @@ class Trainer:
         from tqdm.auto import tqdm
 
         total = self.train.steps if steps is None else steps
-        step_obj = self.step_obj
         bar = tqdm(total=total, initial=self.start, disable=not (self.train.progress and self.rank == 0),
                    dynamic_ncols=True, desc=self.family)
         tick = time.perf_counter()
         last_logged = self.start
         for index in range(self.start, total):
-            ctx = self.context(index)
-            self._set_learning_rates(index, total)
-            batch = None
-            for phase in step_obj.phases:
-                if index % phase.every:
-                    continue
-                for repeat in range(phase.repeats):
-                    ctx.repeat = repeat
-                    if phase.new_batch or batch is None:
-                        batch = to_device(step_obj.next_batch(ctx), self.device)
-                    self._run_phase(phase.name, phase.optimizer, batch, ctx)
-            ctx.repeat = 0
-            step_obj.end_step(ctx)
-            for name, average in self.ema.items():
-                average.update(step_obj.networks[name], 0.0 if index < self.train.ema_start else None)
-            distributed.broadcast_buffers(step_obj.networks.values())
+            self.train_step(index)
             done = index + 1
             bar.update(1)
             if done % self.train.log_every == 0 or done == total:
@@ -216,6 +200,29 @@ class Trainer:
         bar.close()
         self.start = total
         return total
+
+    def train_step(self, index: int) -> None:
+        """Step ``index`` alone: every phase, ``end_step``, EMA and buffer sync (no logs or files).
+
+        The learning-rate schedule is evaluated against the run's ``train.steps``.
+        """
+        step_obj = self.step_obj
+        ctx = self.context(index)
+        self._set_learning_rates(index, self.train.steps)
+        batch = None
+        for phase in step_obj.phases:
+            if index % phase.every:
+                continue
+            for repeat in range(phase.repeats):
+                ctx.repeat = repeat
+                if phase.new_batch or batch is None:
+                    batch = to_device(step_obj.next_batch(ctx), self.device)
+                self._run_phase(phase.name, phase.optimizer, batch, ctx)
+        ctx.repeat = 0
+        step_obj.end_step(ctx)
+        for name, average in self.ema.items():
+            average.update(step_obj.networks[name], 0.0 if index < self.train.ema_start else None)
+        distributed.broadcast_buffers(step_obj.networks.values())
 
     @staticmethod
     def _due(done: int, total: int, every: int) -> bool:
