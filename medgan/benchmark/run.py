@@ -95,26 +95,38 @@ def check_pipeline(pipeline: Pipeline) -> None:
 
 
 class BenchmarkData:
-    """The dataset's labelled cases, loaded once and normalised, with the fixed split."""
+    """The dataset's labelled cases, loaded once, with the fixed split.
+
+    ``raw`` holds the cases as read (what synthesis stages train on and insert into); ``cases`` the
+    same cases with each channel z-score normalised over the body (what the downstream model sees).
+    """
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.dataset: Dataset = load_dataset(data_path(pipeline), pipeline.data.format, pipeline.data.modalities)
+        self.raw: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, dict[str, Any]] = {}
         for ref in self.dataset.cases:
             if ref.label is not None:
                 case = self.dataset.load(ref)
-                case["image"] = normalise(case["image"])
-                self.cases[ref.id] = case
+                self.raw[ref.id] = case
+                self.cases[ref.id] = {**case, "image": normalise(case["image"])}
+        if not self.cases:
+            raise ConfigError(f"{self.dataset.root}: no labelled cases to benchmark on")
         strata = {i: bool(np.any(c["label"])) for i, c in self.cases.items()} \
             if pipeline.split.stratify_empty_labels else None
         s = pipeline.split
         self.split: Split = make_split(list(self.cases), s.test_fraction, s.val_fraction, s.seed, strata)
-        self.test_keys = {content_key(self.cases[i]) for i in self.split.test}
+        self.test_keys = {content_key(source[i]) for i in self.split.test for source in (self.raw, self.cases)}
         self.n_classes = int(max(int(c["label"].max()) for c in self.cases.values())) + 1
         self.in_channels = int(next(iter(self.cases.values()))["image"].shape[0])
 
     def get(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Normalised cases, for the downstream model."""
         return [self.cases[i] for i in ids]
+
+    def get_raw(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Cases as read, for synthesis stages."""
+        return [self.raw[i] for i in ids]
 
 
 def synthetic_dir(out: Path, fraction: float, seed: int) -> Path:
@@ -127,7 +139,7 @@ def prepare_synthetic(pipeline: Pipeline, data: BenchmarkData, out: Path, fracti
     folder = synthetic_dir(out, fraction, seed)
     if (folder / "manifest.csv").is_file():
         return folder
-    train = data.get(data.split.training_subset(fraction, seed))
+    train = data.get_raw(data.split.training_subset(fraction, seed))
     refuse_test_leak("GAN training", train, data.split, data.test_keys)
     from medgan.families import discover
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
-from medgan.registry import GAN_FAMILIES
+from medgan.registry import GAN_FAMILIES, SYNTHESIS_STAGES
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.losses import LossConfig
 from medgan.training.spec import FamilySpec
@@ -174,3 +174,8 @@ if "lesion-gan" not in GAN_FAMILIES:
         add_synthesize_arguments=add_synthesize_arguments,
         synthesize=synthesize,
     ))
+
+if "lesion-gan" not in SYNTHESIS_STAGES:
+    from medgan.families.lesion_gan.stage import LesionGANStage
+
+    SYNTHESIS_STAGES.register("lesion-gan")(LesionGANStage)
