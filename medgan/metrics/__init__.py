@@ -1,0 +1,12 @@
+"""Evaluation of synthetic data and segmentations, all offline.
+
+- :mod:`medgan.metrics.segmentation`: Dice, sensitivity, specificity, HD95, lesion-wise sensitivity
+  per class or per region union (e.g. BraTS WT/TC/ET), through MONAI.
+- :mod:`medgan.metrics.features`: feature extractors registered by name (``radiomics`` default,
+  ``inception`` from a local hash-checked weights file).
+- :mod:`medgan.metrics.distribution`: Fréchet distance, KID, precision/recall of distributions.
+- :mod:`medgan.metrics.diversity`, :mod:`~medgan.metrics.coverage`, :mod:`~medgan.metrics.memorisation`,
+  :mod:`~medgan.metrics.plausibility`: mode collapse, mode coverage, memorisation, segmentation plausibility.
+- :mod:`medgan.metrics.suite`: the metrics of ``medgan evaluate`` registered in
+  :data:`medgan.registry.METRICS`; :func:`medgan.metrics.evaluation.evaluate_datasets` runs them.
+"""
