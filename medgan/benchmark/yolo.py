@@ -454,8 +454,11 @@ class YoloDetection:
         """Train from the model YAML; returns the model with the weights chosen on the validation slices."""
         o = self.options
         with offline_ultralytics(workdir / "ultralytics_config", o.verbose) as ultralytics:
+            from ultralytics.cfg import DEFAULT_CFG_DICT
+
             model = ultralytics.YOLO(o.model)
-            augmentation = {} if o.builtin_augmentation else NO_BUILTIN_AUGMENTATION
+            augmentation = {} if o.builtin_augmentation else {  # only the keys this ultralytics version knows
+                key: value for key, value in NO_BUILTIN_AUGMENTATION.items() if key in DEFAULT_CFG_DICT}
             model.train(data=str(data_yaml), epochs=o.epochs, imgsz=o.imgsz, batch=o.batch,
                         device="cpu" if self.device == "cpu" else 0, workers=0, seed=seed, deterministic=True,
                         pretrained=False, plots=False, amp=o.device_amp if self.device != "cpu" else False,
