@@ -161,7 +161,7 @@ def test_backend_trains_ultralytics_and_returns_detection_rows(tmp_path: Path) -
     assert "map50" in set(rows.loc[rows["region"] == "all", "metric"])
     sensitivity = rows.query("region == 'all' and metric == 'sensitivity'")["value"].item()
     assert 0.0 <= sensitivity <= 1.0  # 2 objects in each of 3 slices: defined
-    assert result.budget["images_seen"] == 8 and len(result.log) == 1
+    assert result.budget["images_seen"] == 8 and result.budget["optimiser_steps"] == 1 and len(result.log) == 1
     assert len(seeds) == len(set(seeds)) >= 1
     assert len(list((tmp_path / "dataset" / "images" / "train").glob("*.png"))) == 8
     assert len(list((tmp_path / "dataset" / "images" / "test").glob("*.png"))) == 6  # every test slice

@@ -121,6 +121,11 @@ class YoloOptions:
         """Training images every arm sees: ``epochs x train_slices``."""
         return self.epochs * self.train_slices
 
+    @property
+    def optimiser_steps(self) -> int:
+        """Optimiser steps of every arm: one per batch (no gradient accumulation: ``nbs = batch``)."""
+        return self.epochs * -(-self.train_slices // self.batch)
+
 
 # --------------------------------------------------------------------------- export in YOLO format
 
@@ -463,7 +468,7 @@ class YoloDetection:
                         device="cpu" if self.device == "cpu" else 0, workers=0, seed=seed, deterministic=True,
                         pretrained=False, plots=False, amp=o.device_amp if self.device != "cpu" else False,
                         project=str(workdir.resolve()), name="train", exist_ok=True, optimizer=o.optimizer,
-                        lr0=o.lr0, patience=0, close_mosaic=0, cache=False, val=True, verbose=o.verbose,
+                        lr0=o.lr0, nbs=o.batch, patience=0, close_mosaic=0, cache=False, val=True, verbose=o.verbose,
                         **augmentation)
         return model, _read_training_log(workdir / "train" / "results.csv")
 
@@ -519,7 +524,8 @@ class YoloDetection:
         predictions = self._predict(model, test_slices, workdir)
         rows, example = self._evaluate(test, test_slices, predictions, exporter)
         budget = {"epochs": o.epochs, "train_slices": o.train_slices, "images_seen": o.images_seen,
-                  "batch": o.batch, "imgsz": o.imgsz, "model": o.model, "optimizer": o.optimizer, "lr0": o.lr0}
+                  "optimiser_steps": o.optimiser_steps, "batch": o.batch, "imgsz": o.imgsz, "model": o.model,
+                  "optimizer": o.optimizer, "lr0": o.lr0}
         return BackendResult(rows, log, example, budget)
 
     def _evaluate(self, test: Sequence[dict[str, Any]], slices: Sequence[ExportedSlice],
