@@ -180,5 +180,5 @@ def test_mr2ct_quick_none_arm_end_to_end(tmp_path: Path) -> None:
     assert set(cases["case"]) == set(split["test"])  # evaluated on the held-out cases only
     cell = json.loads(next((tmp_path / "run" / "cells").glob("*.json")).read_text())
     assert cell["budget"]["images_seen"] == 16
-    summary = (tmp_path / "run" / "summary.md").read_text()
+    summary = (tmp_path / "run" / "summary.md").read_text(encoding="utf-8")
     assert "## map50 — region all" in summary

@@ -204,7 +204,7 @@ def yolo_label_lines(boxes: np.ndarray, classes: np.ndarray, shape: tuple[int, i
 def read_yolo_labels(path: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Pixel boxes ``(N, 4)`` and class ids ``(N,)`` of a YOLO label file for an ``(H, W)`` image."""
     height, width = shape
-    rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = [line.split() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     values = np.asarray([[float(v) for v in row[1:5]] for row in rows], np.float64).reshape(-1, 4)
     cx, cy, w, h = values[:, 0] * width, values[:, 1] * height, values[:, 2] * width, values[:, 3] * height
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
@@ -274,7 +274,7 @@ class YoloExporter:
         label_path = self.root / "labels" / split / f"{name}.txt"
         label_path.parent.mkdir(parents=True, exist_ok=True)
         lines = yolo_label_lines(boxes, classes, label.shape)
-        label_path.write_text("\n".join(lines) + ("\n" if lines else ""))
+        label_path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
         return ExportedSlice(path, str(case.get("id", "")), index, slice_spacing(case, self.options.axis))
 
     def export_cases(self, split: str, cases: Sequence[Mapping[str, Any]], slices: Sequence[Sequence[int]],
@@ -333,7 +333,7 @@ class YoloExporter:
         path = self.root / "data.yaml"
         data = {"path": str(self.root.resolve()), "train": "images/train", "val": "images/val",
                 "nc": len(self.names), "names": dict(enumerate(self.names))}
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
         return path
 
 
@@ -414,7 +414,7 @@ def offline_ultralytics(config_dir: Path, verbose: bool = False) -> Iterator[Any
 def _read_training_log(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         rows = []
         for row in csv.DictReader(handle):
             parsed: dict[str, Any] = {}
