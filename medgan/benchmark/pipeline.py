@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.benchmark.unet import UNetOptions
+from medgan.benchmark.yolo import YoloOptions
 from medgan.config import load_config, read_yaml
 from medgan.errors import ConfigError
 
@@ -73,7 +74,7 @@ class Pipeline:
     split: SplitSpec = field(default_factory=SplitSpec)
     grid: GridSpec = field(default_factory=GridSpec)
     unet: UNetOptions = field(default_factory=UNetOptions)
-    yolo: dict[str, Any] = field(default_factory=dict)
+    yolo: YoloOptions = field(default_factory=YoloOptions)
     synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
     augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     regions: dict[str, list[int]] = field(default_factory=dict)

@@ -91,7 +91,9 @@ def check_pipeline(pipeline: Pipeline) -> None:
             known = ", ".join(SYNTHESIS_STAGES.names()) or "none yet"
             raise ConfigError(f"pipeline {pipeline.name!r} needs the synthesis stage {stage!r}, which this "
                               f"version of medgan does not provide (available: {known})")
-    BACKENDS.get(pipeline.backend)
+    backend = BACKENDS.get(pipeline.backend)
+    if hasattr(backend, "check"):  # e.g. an optional dependency the backend needs
+        backend.check(pipeline)
 
 
 class BenchmarkData:
@@ -168,8 +170,6 @@ def _load_synthetic(folder: Path) -> list[dict[str, Any]]:
 
 def run_cell(pipeline: Pipeline, data: BenchmarkData, out: Path, cell: Cell, device: str) -> list[dict[str, Any]]:
     """Train and evaluate one cell; returns one row per test case x region x metric."""
-    from medgan.benchmark.augment import classic_augmenter
-
     arm: Arm = BENCHMARK_ARMS.get(cell.arm)
     real = data.get(data.split.training_subset(cell.fraction, cell.seed))
     training = real
@@ -177,7 +177,11 @@ def run_cell(pipeline: Pipeline, data: BenchmarkData, out: Path, cell: Cell, dev
         pool = _load_synthetic(synthetic_dir(out, cell.fraction, cell.seed))
         training = mix(real, pool, cell.ratio, cell.seed, synthetic_only=arm.synthetic_only)
     refuse_test_leak("training", training, data.split, data.test_keys)
-    augment = classic_augmenter(pipeline) if arm.classic else None
+    augment = None
+    if arm.classic:  # imported here: the none and gan arms do not need classic augmentation
+        from medgan.benchmark.augment import classic_augmenter
+
+        augment = classic_augmenter(pipeline)
     backend = BACKENDS.get(pipeline.backend)(pipeline, data.in_channels, data.n_classes, device)
     started = time.perf_counter()
     result = backend.run(training, data.get(data.split.val), data.get(data.split.test), cell.seed, augment,

@@ -17,7 +17,8 @@ import pandas as pd
 from medgan.errors import DataError
 from medgan.io import write_text_atomic
 
-HEADLINE_METRICS = ("dice", "sensitivity", "specificity", "hd95", "lesion_sensitivity")
+HEADLINE_METRICS = ("dice", "sensitivity", "specificity", "hd95", "lesion_sensitivity",
+                    "map50", "ap50", "precision", "centre_distance_mm", "false_positives")  # 2nd line: detection
 
 
 def read_results(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
@@ -106,7 +107,7 @@ def _markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 def _headline_region(results: pd.DataFrame) -> str:
     regions = [str(r) for r in results["region"].astype(str).unique()]
-    for preferred in ("WT", "foreground", "1"):
+    for preferred in ("all", "WT", "foreground", "1"):  # "all": detection metrics pooled over classes
         if preferred in regions:
             return preferred
     return sorted(regions)[0]
@@ -140,7 +141,7 @@ def write_report(run_dir: str | Path, run_dirs: Sequence[str | Path] | None = No
             table = summary_table(results, metric, region)
             if not table.empty:
                 lines += [f"## {metric} — region {region}", "", _markdown(table)]
-    for metric in ("dice", "sensitivity"):
+    for metric in ("dice", "sensitivity", "map50"):
         comparison = paired_comparison(results, metric, headline)
         if not comparison.empty:
             lines += [f"## Paired comparison against `none`: {metric}, region {headline}", "",
