@@ -28,7 +28,6 @@ from medgan.benchmark.yolo import (
 )
 from medgan.errors import ConfigError
 from medgan.metrics.detection import box_mask, boxes_from_mask
-from medgan.registry import SYNTHESIS_STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 MR2CT = REPO / "pipelines" / "mr2ct_yolo.yaml"
@@ -132,13 +131,11 @@ def test_missing_ultralytics_is_a_config_error(monkeypatch: pytest.MonkeyPatch, 
         pass
 
 
-def test_mr2ct_pipeline_names_the_missing_cyclegan_stage() -> None:
-    pipeline = load_pipeline(MR2CT)
-    if "cyclegan" in SYNTHESIS_STAGES:  # once the stage is merged, the pipeline must pass the check
-        check_pipeline(pipeline)
-    else:
-        with pytest.raises(ConfigError, match="needs the synthesis stage 'cyclegan'"):
-            check_pipeline(pipeline)
+def test_mr2ct_pipeline_checks_and_a_missing_stage_is_named() -> None:
+    check_pipeline(load_pipeline(MR2CT))  # the cyclegan stage and the yolo backend are available
+    missing = load_pipeline(MR2CT, overrides={"synthesis": {"stage": "diffusion-gan"}})
+    with pytest.raises(ConfigError, match="needs the synthesis stage 'diffusion-gan'"):
+        check_pipeline(missing)
 
 
 def test_backend_trains_ultralytics_and_returns_detection_rows(tmp_path: Path) -> None:
