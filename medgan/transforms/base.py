@@ -8,6 +8,7 @@ case's history, ``data["meta"]["history"]`` (created when absent).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -51,16 +52,20 @@ class RandomDictTransform(Randomizable, MapTransform):
 
 
 def record(data: dict[Hashable, Any], name: str, applied: bool, **params: Any) -> None:
-    """Append one operation to ``data["meta"]["history"]`` (JSON-friendly values)."""
+    """Append ``{"name", "applied", "params"}`` to ``data["meta"]["history"]``.
+
+    ``params`` is a JSON string (sorted keys): every entry has the same three fields whatever the
+    transform, so batches of histories collate in a ``DataLoader``; ``json.loads`` reads it back.
+    """
     meta = data.get(META_KEY)
     if not isinstance(meta, dict):
         meta = {}
-        data[META_KEY] = meta
     history = meta.get("history")
     if not isinstance(history, list):
         history = []
-    # a fresh list: cached datasets share the source case's meta between samples
-    meta["history"] = [*history, {"name": name, "applied": bool(applied), **_plain(params)}]
+    entry = {"name": name, "applied": bool(applied), "params": json.dumps(_plain(params), sort_keys=True)}
+    # fresh containers: a cached dataset shares the source sample's meta between epochs
+    data[META_KEY] = {**meta, "history": [*history, entry]}
 
 
 def _plain(value: Any) -> Any:

@@ -95,8 +95,21 @@ def _settings(cls: type, settings: dict[str, Any], where: str) -> dict[str, Any]
     for key in settings:
         if key in _PIPELINE_ARGS - {"self"}:
             raise ConfigError(f"{where}: setting {key!r} is set for the whole pipeline, not per transform")
+    for key, value in settings.items():
+        hint = hints.get(key, Any)
+        if isinstance(value, str) and hint is not Any and str not in _flat_types(hint):
+            raise ConfigError(f"{where}.{key}: expected {_describe(hint)}, found {value!r}")
     checked = load_config(settings, checker, where)
     return {k: getattr(checked, k) for k in settings}
+
+
+def _flat_types(hint: Any) -> set[Any]:
+    args = typing.get_args(hint)
+    return {hint} if not args else set().union(*(_flat_types(a) for a in args)) | {typing.get_origin(hint)}
+
+
+def _describe(hint: Any) -> str:
+    return str(hint).replace("collections.abc.", "").replace("typing.", "")
 
 
 def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = None,

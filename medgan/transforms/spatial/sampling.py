@@ -149,8 +149,10 @@ def resample_pair(image: Any, label: Any, plan: SamplingPlan, image_mode: str = 
     img_dtype = None if img_np is None else img_np.dtype
     if img_np is not None and img_np.dtype not in (np.float32, np.float64):
         img_np = img_np.astype(np.float32)
+    lab_dtype = None if lab_np is None else lab_np.dtype
     if lab_np is not None and not np.issubdtype(lab_np.dtype, np.integer):
-        raise TypeError(f"labels must have an integer dtype, found {lab_np.dtype}")
+        # float label maps (MONAI's LoadImaged default) hold integers: sample them as integers
+        lab_np = np.rint(lab_np).astype(np.int32)
     M, b, coef = plan.voxel_map()
     embed = (slice(None),) * (plan.spatial_dims + 1) + (None,) * (3 - plan.spatial_dims)
     parallel = not _in_worker_process() and _PARALLEL_LOCK.acquire(blocking=False)
@@ -169,7 +171,7 @@ def resample_pair(image: Any, label: Any, plan: SamplingPlan, image_mode: str = 
             res_img = restore_dtype(res_img, img_dtype)
         out_image = _like(res_img, image)
     if res_lab is not None:
-        res_lab = _apply_swap(res_lab[squeeze], plan.label_swap)
+        res_lab = _apply_swap(res_lab[squeeze], plan.label_swap).astype(lab_dtype, copy=False)
         out_label = _like(res_lab, label)
     return out_image, out_label
 
