@@ -16,7 +16,7 @@ from medgan import __version__
 from medgan.errors import MedganError
 
 #: subcommand modules under ``medgan.commands``, in the order ``medgan --help`` lists them
-COMMANDS = ("inspect", "demo")
+COMMANDS = ("inspect", "augment", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -114,7 +114,7 @@ def _describe(hint: Any) -> str:
 
 def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = None,
                    keys: Sequence[Hashable] = ("image", "label"), label_keys: Sequence[Hashable] = ("label",),
-                   backend: str = "auto") -> Any:
+                   backend: str = "auto", spatial_dims: int | None = None) -> Any:
     """A MONAI ``Compose`` of the configured transforms, spatial runs fused into one resampling.
 
     Args:
@@ -122,6 +122,8 @@ def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = 
         keys: dictionary keys of the images and labels; spatial transforms change all of them.
         label_keys: which of ``keys`` are label maps (intensity transforms skip them).
         backend: spatial resampler, ``auto``, ``numba`` or ``torch``.
+        spatial_dims: when given, settings that need more axes (a flip of axis 2 in 2D) are errors.
+        spatial_dims: when given, settings that need more axes (a flip of axis 2 in 2D) are errors.
 
     Raises:
         ConfigError: unknown transform or setting, wrong type, or out-of-range value.
@@ -146,5 +148,11 @@ def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = 
                 transform = cls(keys=images, allow_missing_keys=True, **settings)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        axes = getattr(transform, "axes", ())
+        if spatial_dims is not None and any(int(a) >= spatial_dims for a in axes):
+            raise ConfigError(f"{where}: axes {list(axes)} do not exist in {spatial_dims}D images")
+        axes = getattr(transform, "axes", ())
+        if spatial_dims is not None and any(int(a) >= spatial_dims for a in axes):
+            raise ConfigError(f"{where}: axes {list(axes)} do not exist in {spatial_dims}D images")
         built.append(transform)
     return Compose(fuse(built))
