@@ -43,7 +43,8 @@ class RandGaussianNoised(IntensityTransform):
             return x.clone()
         out = torch.randn(x.shape, generator=generator_for(x, params["seed"] + index), dtype=x.dtype,
                           device=x.device)
-        return out.mul_(std).add_(x).add_(mean)
+        torch.add(x, out, alpha=std, out=out)  # one pass over the volume
+        return out.add_(mean) if mean else out
 
 
 @TRANSFORMS.register("rician_noise")
