@@ -4,10 +4,12 @@ Chain (same ranges for everyone): rotation up to +-15 deg about every axis + ela
 (7 control points per axis, up to 5 mm) + random flip of axis 0 + Gaussian noise (std 0.1), on a
 float32 image and its uint8 label, at 128^3 and 240x240x155 (BraTS), with 2 threads.
 
-Each (method, size) runs in a fresh child process (threads pinned, same input), which reports the
-seconds per case of ``--repeats`` calls after one warm-up call, the first call separately (numba
-loads its cached machine code, or compiles it when the cache is cold), and the peak memory above
-the input (Linux VmHWM, reset before each call). A separate child with an empty numba cache reports
+Each peer runs in a fresh child process (threads pinned, same input); medgan and the floor share
+one child with their calls interleaved, so load changes on a shared machine hit both alike. A
+child reports the seconds per case of ``--repeats`` calls after one warm-up call, the first call
+separately (numba loads its cached machine code, or compiles it when the cache is cold), and the
+peak memory above the input (Linux VmHWM, reset before each call).
+A separate child with an empty numba cache reports
 the cold JIT compile time once.
 
 Peers: TorchIO (installed version; RandomAffine + RandomElasticDeformation + RandomFlip + RandomNoise),
@@ -199,9 +201,10 @@ def _reset_peak() -> None:
         pass
 
 
-def child(method: str, shape: tuple[int, int, int], repeats: int, threads: int, torchio2_path: str | None
-          ) -> dict[str, Any]:
-    """Time ``method`` on one size in this process; return the measurements."""
+def child(methods: list[str], shape: tuple[int, int, int], repeats: int, threads: int,
+          torchio2_path: str | None) -> list[dict[str, Any]]:
+    """Time ``methods`` on one size in this process, their calls interleaved (so load changes on a
+    shared machine hit them alike); return one measurement dict per method."""
     import torch
 
     torch.set_num_threads(threads)
@@ -211,47 +214,52 @@ def child(method: str, shape: tuple[int, int, int], repeats: int, threads: int, 
         numba.set_num_threads(threads)
     except ImportError:
         pass
-    run = build(method, shape, torchio2_path)
+    runs = {m: build(m, shape, torchio2_path) for m in methods}
     image, label = make_inputs(shape)
-    start = time.perf_counter()
-    out = run(image, label)
-    first = time.perf_counter() - start
-    del out
-    times, peaks = [], []
-    for _ in range(repeats):
-        _reset_peak()
-        base = _status("VmRSS")
+    results: dict[str, dict[str, Any]] = {}
+    for method, run in runs.items():
         start = time.perf_counter()
         out = run(image, label)
-        times.append(time.perf_counter() - start)
-        peaks.append(_status("VmHWM") - base)
-        label_dtype = str(np.asarray(out[1].detach().cpu() if hasattr(out[1], "detach") else out[1]).dtype)
-        label_values = sorted(int(v) for v in np.unique(np.asarray(out[1])))
+        results[method] = {"method": method, "shape": list(shape), "seconds": [], "peaks": [],
+                           "first_call_s": time.perf_counter() - start,
+                           "version": getattr(run, "version", None)}
         del out
-    return {"method": method, "shape": list(shape), "seconds": times, "first_call_s": first,
-            "peak_extra_mb": max(peaks), "label_dtype": label_dtype, "label_values": label_values,
-            "version": getattr(run, "version", None)}
+    for _ in range(repeats):
+        for method, run in runs.items():
+            _reset_peak()
+            base = _status("VmRSS")
+            start = time.perf_counter()
+            out = run(image, label)
+            results[method]["seconds"].append(time.perf_counter() - start)
+            results[method]["peaks"].append(_status("VmHWM") - base)
+            labels = np.asarray(out[1].detach().cpu() if hasattr(out[1], "detach") else out[1])
+            results[method]["label_dtype"] = str(labels.dtype)
+            results[method]["label_values"] = sorted(int(v) for v in np.unique(labels))
+            del out, labels
+    for r in results.values():
+        r["peak_extra_mb"] = max(r.pop("peaks"))
+    return list(results.values())
 
 
 # --------------------------------------------------------------------------------------------------
 # parent side: one child per (method, size), table and ratios
 
 
-def run_child(method: str, shape: tuple[int, int, int], args: argparse.Namespace,
-              env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+def run_child(methods: list[str], shape: tuple[int, int, int], args: argparse.Namespace,
+              env_extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                NUMBA_NUM_THREADS=str(args.threads), MALLOC_MMAP_THRESHOLD_="131072",  # big arrays via mmap
                PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     env.update(env_extra or {})
-    cmd = [sys.executable, __file__, "--child", method, "--sizes", "x".join(map(str, shape)),
+    cmd = [sys.executable, __file__, "--child", ",".join(methods), "--sizes", "x".join(map(str, shape)),
            "--repeats", str(args.repeats), "--threads", str(args.threads)]
     if args.torchio2_path:
         cmd += ["--torchio2-path", args.torchio2_path]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
     if proc.returncode != 0 or not lines:
         reason = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        return {"method": method, "shape": list(shape), "error": reason}
+        return [{"method": m, "shape": list(shape), "error": reason} for m in methods]
     return json.loads(lines[-1])
 
 
@@ -268,12 +276,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--torchio2-path", help="folder where torchio 2.0 alpha was pip-installed with --target")
+    parser.add_argument("--torchio2-path", help="folder holding torchio 2.0 alpha (pip install --target)")
     parser.add_argument("--json", type=Path, help="also write all measurements to this JSON file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.sizes[0], args.repeats, args.threads, args.torchio2_path)))
+        print(json.dumps(child(args.child.split(","), args.sizes[0], args.repeats, args.threads,
+                               args.torchio2_path)))
         return 0
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     import numba
@@ -284,12 +293,17 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     if "medgan" in methods:
         with tempfile.TemporaryDirectory() as cache:
-            cold = run_child("medgan-spatial", (32, 32, 32), argparse.Namespace(**{**vars(args), "repeats": 1}),
-                             {"NUMBA_CACHE_DIR": cache})
+            cold = run_child(["medgan-spatial"], (32, 32, 32),
+                             argparse.Namespace(**{**vars(args), "repeats": 1}),
+                             {"NUMBA_CACHE_DIR": cache})[0]
         print(f"numba JIT compile with an empty cache (once per machine; cached on disk afterwards): "
               f"{cold.get('first_call_s', float('nan')):.1f} s")
     for shape in args.sizes:
-        rows = [run_child(m, shape, args) for m in methods]
+        # medgan and the floor share one process, calls interleaved: their ratio is the one most
+        # exposed to load changes on a shared machine; the (slow) peers get a process each
+        paired = [m for m in methods if m in ("medgan", "medgan-spatial", "floor")]
+        rows = run_child(paired, shape, args) if paired else []
+        rows += [row for m in methods if m not in paired for row in run_child([m], shape, args)]
         results += rows
         _print_table(shape, rows)
     if args.json:
