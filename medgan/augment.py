@@ -114,7 +114,8 @@ def _run_job(job: _Job) -> tuple[int, int]:
         seed = copy_seed(job.seed, job.ref.id, k)
         augmented = augment_case(case, pipeline, seed)
         writer.write(augmented, copy_id(job.ref.id, k),
-                     {"source": job.ref.id, "copy": k, "seed": seed, "params": history_json(augmented["meta"])})
+                     {"source": job.ref.id, "copy": k, "seed": seed,
+                      "params": history_json(augmented["meta"])})
     return len(todo) + int(original), total - len(todo) - int(original)
 
 
@@ -190,7 +191,8 @@ def augment_dataset(dataset: str | Path, out: str | Path, copies: int, config: A
     if preview:
         from medgan.augment_preview import write_preview
 
-        summary.preview = write_preview(source, Path(out), [r.id for r in refs[:4]], Path(out) / "preview.png")
+        shown = [r.id for r in refs[:4]]
+        summary.preview = write_preview(source, Path(out), shown, Path(out) / "preview.png")
     return summary
 
 

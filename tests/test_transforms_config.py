@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_every_transform_is_registered() -> None:
     assert {"affine", "elastic", "flip", "gaussian_noise", "rician_noise", "gaussian_blur", "gamma",
-            "bias_field", "contrast_brightness", "motion", "ghosting", "spike", "anisotropy"} <= set(TRANSFORMS)
+            "bias_field", "contrast_brightness", "motion", "ghosting", "spike",
+            "anisotropy"} <= set(TRANSFORMS)
 
 
 def test_consecutive_spatial_entries_share_one_resampling() -> None:

@@ -13,7 +13,8 @@ from monai.utils import set_determinism
 
 from medgan.transforms import RandAffined, RandElasticd, RandFlipd, RandGaussianNoised, RandSpatiald, presets
 
-AFFINE = np.array([[-1.0, 0, 0, 20], [0, -1.0, 0, 10], [0, 0, 1.5, -4], [0, 0, 0, 1]])  # LPS-ish: Orientationd works
+# not RAS, so Orientationd has something to undo
+AFFINE = np.array([[-1.0, 0, 0, 20], [0, -1.0, 0, 10], [0, 0, 1.5, -4], [0, 0, 0, 1]])
 
 
 def _files(tmp_path: Path, n: int = 4, shape: tuple[int, ...] = (24, 20, 16)) -> list[dict[str, str]]:
@@ -35,7 +36,8 @@ def _pipeline() -> Compose:
         LoadImaged(keys=("image", "label"), dtype=None),
         EnsureChannelFirstd(keys=("image", "label")),
         presets.default(keys=("image", "label"), spatial_dims=3),
-        RandSpatiald([RandAffined(rotate=10, prob=1.0), RandElasticd(magnitude_mm=3), RandFlipd(axes=(0, 1))]),
+        RandSpatiald([RandAffined(rotate=10, prob=1.0), RandElasticd(magnitude_mm=3),
+                      RandFlipd(axes=(0, 1))]),
         RandGaussianNoised(keys=("image",), std=5.0),
     ])
 
@@ -69,7 +71,8 @@ def test_compose_cachedataset_dataloader_two_workers(tmp_path: Path) -> None:
 
 def test_invertd_and_saveimaged_still_work(tmp_path: Path) -> None:
     items = _files(tmp_path, n=1)
-    pipeline = Compose([LoadImaged(keys=("image", "label"), dtype=None), EnsureChannelFirstd(keys=("image", "label")),
+    pipeline = Compose([LoadImaged(keys=("image", "label"), dtype=None),
+                        EnsureChannelFirstd(keys=("image", "label")),
                         Orientationd(keys=("image", "label"), axcodes="RAS"),
                         RandSpatiald([RandAffined(rotate=10), RandFlipd(axes=(0,))])])
     pipeline.set_random_state(1)
@@ -77,7 +80,7 @@ def test_invertd_and_saveimaged_still_work(tmp_path: Path) -> None:
     assert [op["class"] for op in out["image"].applied_operations] == ["Orientation"]
     inverted = Invertd(keys=("image",), transform=pipeline, orig_keys=("image",))(out)
     assert np.allclose(inverted["image"].affine.numpy(), AFFINE)
-    SaveImaged(keys=("image",), output_dir=str(tmp_path / "saved"), output_postfix="aug", separate_folder=False,
-               print_log=False)(inverted)
+    SaveImaged(keys=("image",), output_dir=str(tmp_path / "saved"), output_postfix="aug",
+               separate_folder=False, print_log=False)(inverted)
     saved = list((tmp_path / "saved").glob("*aug.nii.gz"))
     assert len(saved) == 1 and np.allclose(nib.load(saved[0]).affine, AFFINE)

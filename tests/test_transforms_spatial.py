@@ -116,7 +116,8 @@ def test_labels_keep_value_set_and_dtype(dims: int, label_mode: str) -> None:
 
 def test_metatensor_keeps_affine_meta_and_type() -> None:
     image, label = _blobs((16, 18, 12))
-    affine = torch.tensor([[-0.8, 0, 0, 10], [0, 0.9, 0, -5], [0, 0, 2.5, 3], [0, 0, 0, 1]], dtype=torch.float64)
+    affine = torch.tensor([[-0.8, 0, 0, 10], [0, 0.9, 0, -5], [0, 0, 2.5, 3], [0, 0, 0, 1]],
+                          dtype=torch.float64)
     data = {"image": MetaTensor(torch.from_numpy(image), affine=affine),
             "label": MetaTensor(torch.from_numpy(label), affine=affine)}
     t = RandSpatiald([RandAffined(rotate=10), RandElasticd(magnitude_mm=2), RandFlipd(axes=(0, 1, 2))])

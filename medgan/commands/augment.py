@@ -14,11 +14,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", type=Path, help="input dataset folder (never modified)")
     parser.add_argument("out", type=Path, help="output folder (outside the input)")
     parser.add_argument("--copies", type=int, default=1, help="augmented copies per case (default: 1)")
-    parser.add_argument("--config", type=Path, help="augmentation YAML (default: pipelines/augment_default.yaml)")
+    parser.add_argument("--config", type=Path, help="augmentation YAML (default: the default preset)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--include-original", action="store_true", help="also copy the original cases")
-    parser.add_argument("--preview", action="store_true", help="write OUT/preview.png (original vs augmented)")
+    parser.add_argument("--preview", action="store_true", help="write OUT/preview.png montage")
     parser.add_argument("--format", default="auto", choices=["auto", "folder", "msd", "nnunet", "brats"],
                         help="input layout (default: detect)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
