@@ -35,7 +35,9 @@ def classic_augmenter(pipeline: Any) -> Callable[[dict[str, Any], int], dict[str
 
     def augment(case: dict[str, Any], seed: int) -> dict[str, Any]:
         compose.set_random_state(seed=seed)
-        out = compose({"image": case["image"], "label": case["label"]})
+        # the spacing lets millimetre settings (elastic magnitude, translation) mean millimetres
+        out = compose({"image": case["image"], "label": case["label"],
+                       "meta": {"spacing": case.get("meta", {}).get("spacing"), "history": []}})
         history = list(case.get("meta", {}).get("history", [])) + list(out.get("meta", {}).get("history", []))
         return {**case, "image": np.asarray(out["image"]), "label": np.asarray(out["label"]),
                 "meta": {**case.get("meta", {}), "history": history}}

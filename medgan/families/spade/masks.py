@@ -132,65 +132,51 @@ class AugmentOptions:
 
     Attributes:
         rotate_degrees: rotation angle drawn from [-r, r] about every axis (3D) or the one axis (2D).
-        scale: zoom factor drawn from [1 - s, 1 + s] per axis.
-        translate: shift in voxels drawn from [-t, t] per axis.
+        scale: zoom factor drawn from [1 - s, 1 + s] (the same on every axis).
+        translate_mm: shift in millimetres drawn from [-t, t] per axis.
         elastic: add an elastic deformation.
-        elastic_sigma: 3D: smoothing of the random displacement field (voxels), a range.
-        elastic_magnitude: MONAI's displacement magnitude range; default (50, 150) in 3D (smoothed by
-            ``elastic_sigma``; a Dice of ~0.85 between a BraTS-sized tumour and its deformed copy) and
-            (0.2, 0.5) in 2D (control-point offsets in units of ``elastic_spacing``).
-        elastic_spacing: 2D: control-grid spacing in pixels.
+        elastic_magnitude_mm: largest displacement of the elastic control points, in millimetres.
+        elastic_control_points: control points per axis of the elastic deformation.
         flip_axes: spatial axes flipped with probability 0.5 each (``[0]``: left-right in RAS).
     """
 
     rotate_degrees: float = 10.0
     scale: float = 0.1
-    translate: float = 0.0
+    translate_mm: float = 0.0
     elastic: bool = True
-    elastic_sigma: tuple[float, float] = (5.0, 7.0)
-    elastic_magnitude: tuple[float, float] | None = None
-    elastic_spacing: int = 16
+    elastic_magnitude_mm: float = 6.0
+    elastic_control_points: int = 6
     flip_axes: list[int] = field(default_factory=list)
 
 
-def monai_mask_transform(options: AugmentOptions, spatial_dims: int) -> MaskTransform:
-    """The default ``augment`` transform: MONAI ``RandAffined`` (+ elastic, + flips), nearest mode.
+def medgan_mask_transform(options: AugmentOptions, spatial_dims: int) -> MaskTransform:
+    """The default ``augment`` transform: medgan's affine + elastic + flips in one nearest-neighbour
+    resampling (:mod:`medgan.transforms`), in millimetres of the mask's own spacing.
 
     Returns:
-        ``transform({"label": (1, *S)}, rng)``: draws one seed from ``rng`` for MONAI's own random
-        state and records it with the settings in ``history``.
+        ``transform({"label": (1, *S), "meta": {"spacing": ...}}, rng)``: draws one seed from ``rng``
+        and returns the new label with the applied parameters in ``history``.
     """
-    from monai.transforms import Compose, Rand2DElasticd, Rand3DElasticd, RandAffined, RandFlipd
+    from medgan.transforms.config import build_pipeline
 
-    angle = float(np.deg2rad(options.rotate_degrees))
-    rotate = (angle,) * (3 if spatial_dims == 3 else 1)
-    steps: list[Any] = [RandAffined(keys="label", prob=1.0, rotate_range=rotate,
-                                    scale_range=(options.scale,) * spatial_dims,
-                                    translate_range=(options.translate,) * spatial_dims,
-                                    mode="nearest", padding_mode="zeros")]
+    entries: list[dict[str, Any]] = [{"name": "affine", "rotate": options.rotate_degrees,
+                                      "scale": [1.0 - options.scale, 1.0 + options.scale],
+                                      "translate": options.translate_mm}]
     if options.elastic:
-        if spatial_dims == 3:
-            steps.append(Rand3DElasticd(keys="label", sigma_range=options.elastic_sigma,
-                                        magnitude_range=options.elastic_magnitude or (50.0, 150.0), prob=1.0,
-                                        mode="nearest", padding_mode="zeros"))
-        else:
-            steps.append(Rand2DElasticd(keys="label", spacing=(options.elastic_spacing,) * 2,
-                                        magnitude_range=options.elastic_magnitude or (0.2, 0.5), prob=1.0,
-                                        mode="nearest", padding_mode="zeros"))
-    steps += [RandFlipd(keys="label", prob=0.5, spatial_axis=axis) for axis in options.flip_axes]
-    pipeline = Compose(steps)
+        entries.append({"name": "elastic", "magnitude_mm": options.elastic_magnitude_mm,
+                        "control_points": options.elastic_control_points})
+    if options.flip_axes:
+        entries.append({"name": "flip", "axes": list(options.flip_axes), "prob": 0.5})
+    pipeline = build_pipeline({"transforms": entries, "label_mode": "nearest"}, keys=("label",),
+                              label_keys=("label",), spatial_dims=spatial_dims)
 
     def transform(sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         label = np.asarray(sample["label"])
         seed = int(rng.integers(2**31 - 1))
         pipeline.set_random_state(seed=seed)
-        out = pipeline({"label": label.astype(np.float32)})["label"]
-        array = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out)
-        new = np.rint(array).astype(label.dtype)
-        record = {"name": "monai_mask_augment", "seed": seed, "rotate_degrees": options.rotate_degrees,
-                  "scale": options.scale, "translate": options.translate, "elastic": options.elastic,
-                  "flip_axes": list(options.flip_axes)}
-        return {"label": new, "history": [record]}
+        out = pipeline({"label": label, "meta": {"spacing": sample.get("meta", {}).get("spacing"), "history": []}})
+        history = [{"name": "medgan_mask_augment", "seed": seed}] + list(out["meta"]["history"])
+        return {"label": np.asarray(out["label"]).astype(label.dtype), "history": history}
 
     return transform
 
@@ -201,8 +187,8 @@ class AugmentedMasks:
 
     Args:
         options: :class:`AugmentOptions` settings as a mapping.
-        transform: ``transform({"label": ...}, rng) -> {"label": ..., "history": [...]}``; it must
-            keep label values integer (nearest resampling). Default: :func:`monai_mask_transform`.
+        transform: ``transform({"label": ..., "meta": ...}, rng) -> {"label": ..., "history": [...]}``;
+            it must keep label values integer (nearest resampling). Default: :func:`medgan_mask_transform`.
     """
 
     def __init__(self, options: dict[str, Any] | None = None, transform: MaskTransform | None = None) -> None:
@@ -212,11 +198,13 @@ class AugmentedMasks:
     def masks(self, n: int, seed: int, context_cases: Sequence[dict[str, Any]]) -> list[Mask]:
         cases = _context_with_labels(context_cases)
         dims = np.asarray(cases[0]["label"]).ndim - 1
-        transform = self.transform or monai_mask_transform(self.options, dims)
+        transform = self.transform or medgan_mask_transform(self.options, dims)
         out = []
         for i in range(n):
             case = cases[i % len(cases)]
-            result = transform({"label": np.asarray(case["label"]).copy()}, np.random.default_rng([seed, i]))
+            result = transform({"label": np.asarray(case["label"]).copy(),
+                                "meta": {"spacing": case.get("meta", {}).get("spacing")}},
+                               np.random.default_rng([seed, i]))
             meta = _mask_meta(case)
             meta.setdefault("history", []).extend(result.get("history", []))
             out.append((np.asarray(result["label"]), meta))
