@@ -211,4 +211,5 @@ if "spade" not in GAN_FAMILIES:
         synthesize=synthesize,
     ))
 
+from medgan.families.spade import dual as _dual  # noqa: E402,F401  (registers the pggan+spade stage)
 from medgan.families.spade import stage as _stage  # noqa: E402,F401  (registers the benchmark stage)
