@@ -38,3 +38,12 @@ def test_python_m_medgan_help() -> None:
     result = subprocess.run([sys.executable, "-m", "medgan", "--help"], capture_output=True, text=True,
                             cwd=REPO, timeout=120)
     assert result.returncode == 0 and "inspect" in result.stdout
+
+
+def test_demo_quick_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"report: {tmp_path / 'benchmark' / 'summary.md'}" in out and "dataset is valid" in out
+    results = pd.read_csv(tmp_path / "benchmark" / "results.csv")
+    assert set(results["arm"]) == {"none", "classic", "gan", "gan+classic"}
+    assert (tmp_path / "augmented" / "preview.png").is_file() and (tmp_path / "inspect.csv").is_file()
