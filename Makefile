@@ -3,26 +3,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.medgan-installed
+CORE := $(VENV)/.medgan-core
+DEV := $(VENV)/.medgan-dev
 
 .PHONY: setup demo test lint clean-venv
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
 
-setup: $(STAMP)
+# medgan and its core dependencies
+$(CORE): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $(CORE)
 
-demo: $(STAMP)
+# + test tools, and the optional YOLO backend (ultralytics, AGPL-3.0) so that its code is tested too
+$(DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev,yolo]"
+	touch $(CORE) $(DEV)
+
+setup: $(CORE)
+
+demo: $(CORE)
 	$(VENV)/bin/medgan demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+test: $(DEV)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check medgan tests scripts benchmarks
+lint: $(DEV)
+	$(VENV)/bin/ruff check medgan tests scripts benchmarks examples
 
 clean-venv:
 	rm -rf $(VENV)
