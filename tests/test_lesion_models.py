@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from medgan.errors import DataError
+from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_gan import LesionGANConfig
 from medgan.families.lesion_gan.patches import crop_centred, extract_lesion_patches
 from medgan.families.lesion_gan.step import LesionGANStep
@@ -115,3 +115,23 @@ def test_lesion_gan_resume_equals_uninterrupted(tmp_path):
     assert set(a) == set(b)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_patch_augmentation_enlarges_the_training_set(tmp_path):
+    from medgan.families.lesion_gan import build
+
+    data = make_lesion_dataset(tmp_path / "data", spatial_dims=2, n=2, size=24)
+    config = small_config(data, 2)
+    config.data.augment = "spatial"
+    step = build(config, 0, 1)
+    assert step.augment is not None
+    rng = np.random.default_rng(3)
+    a, b = step._sample(0, rng), step._sample(0, rng)
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    plain = build(small_config(data, 2), 0, 1)
+    assert plain.augment is None
+    masks = a[-1]
+    assert set(np.unique(masks)) <= set(np.unique(plain._sample(0, np.random.default_rng(0))[-1]))
+    config.data.augment = str(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        build(config, 0, 1)

@@ -27,6 +27,7 @@ class LesionStageOptions:
         latent_dim, g_channels, d_channels: DCGAN sizes.
         lesions_per_case: lesions inserted into each new case.
         border: blending width at the lesion border (voxels).
+        augment: classic augmentation of the GAN's training patches (``spatial`` or a YAML path).
         device: ``cpu`` or ``cuda`` (default: the benchmark's device).
     """
 
@@ -40,6 +41,7 @@ class LesionStageOptions:
     d_channels: int = 32
     lesions_per_case: int = 1
     border: float = 2.0
+    augment: str | None = None
     device: str | None = None
 
 
@@ -69,7 +71,7 @@ class LesionGANStage:
                               checkpoint_every=0, sample_every=0, progress=False, log_every=max(1, o.steps // 10)),
             data=LesionDataConfig(path=sources.pop(), modalities=list(cases[0]["meta"]["modalities"]),
                                   cases=[c["id"] for c in cases], spatial_dims=self.spatial_dims,
-                                  patch_size=o.patch_size, mask=o.mask),
+                                  patch_size=o.patch_size, mask=o.mask, augment=o.augment),
             model=LesionModelConfig(latent_dim=o.latent_dim, g_channels=o.g_channels, d_channels=o.d_channels),
             loss=LossConfig(kind=o.loss, drift=0.001 if o.loss == "wgan-gp" else 0.0),
         )
