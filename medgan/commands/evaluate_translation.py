@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medgan.families._translation.config import read_ids
+    from medgan.families._cases import read_ids
 
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="cyclegan or pix2pix run folder")
     parser.add_argument("data", type=Path, metavar="DATASET", help="paired dataset holding both modalities")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from medgan.errors import ConfigError
+from medgan.families._cases import add_case_selection, apply_case_selection
 from medgan.synthesis.modality import IntensityConfig
 
 
@@ -54,16 +55,6 @@ class TranslationDataConfig:
     n_cases_b: int | None = None
 
 
-def read_ids(value: str) -> list[str]:
-    """Case ids from a comma-separated list or a file (one id per line, first CSV column; a
-    ``case_id``/``id`` header is skipped)."""
-    path = Path(value)
-    if path.is_file():
-        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [i for i in ids if i and i not in ("case_id", "id")]
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def parse_window(value: str) -> tuple[float, float]:
     """``"-1024,2048"`` -> ``(-1024.0, 2048.0)``."""
     try:
@@ -79,10 +70,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patch-size", type=int, help="edge of the training crops")
     parser.add_argument("--ct-window", type=parse_window, metavar="LOW,HIGH",
                         help="HU window mapped to [-1, 1] for CT (default -1024,2048)")
-    parser.add_argument("--cases", type=read_ids, metavar="IDS_OR_FILE",
-                        help="train only on these case ids (comma-separated, or a file with one id per line)")
-    parser.add_argument("--exclude-cases", type=read_ids, metavar="IDS_OR_FILE", default=[],
-                        help="never train on these case ids, e.g. the test cases (comma-separated or a file)")
+    add_case_selection(parser)
 
 
 def apply_common_arguments(args: argparse.Namespace, data: TranslationDataConfig) -> None:
@@ -93,10 +81,7 @@ def apply_common_arguments(args: argparse.Namespace, data: TranslationDataConfig
         data.patch_size = args.patch_size
     if args.ct_window:
         data.a.intensity.window = data.b.intensity.window = args.ct_window
-    if args.cases:
-        data.cases = list(args.cases)
-    if args.exclude_cases:
-        data.exclude_cases = sorted(set(data.exclude_cases) | set(args.exclude_cases))
+    apply_case_selection(args, data)
 
 
 def parse_domain(value: str, data: Path | None, which: str) -> DomainConfig:

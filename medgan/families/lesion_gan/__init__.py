@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
+from medgan.families._cases import add_case_selection, apply_case_selection
 from medgan.registry import GAN_FAMILIES, SYNTHESIS_STAGES
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.losses import LossConfig
@@ -93,23 +94,6 @@ class LesionGANConfig:
             raise ValueError("n_critic must be at least 1")
 
 
-def _read_ids(value: str) -> list[str]:
-    """Case ids from a comma-separated list or a text/CSV file (first column, header ``case_id`` skipped)."""
-    path = Path(value)
-    if path.is_file():
-        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [i for i in ids if i and i not in ("case_id", "id")]
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def add_case_selection(parser: argparse.ArgumentParser) -> None:
-    """``--cases`` and ``--exclude-cases``, shared by training and synthesis."""
-    parser.add_argument("--cases", type=_read_ids, metavar="IDS_OR_FILE",
-                        help="use only these case ids (comma-separated, or a file with one id per line)")
-    parser.add_argument("--exclude-cases", type=_read_ids, metavar="IDS_OR_FILE", default=[],
-                        help="never use these case ids, e.g. the test split (comma-separated or a file)")
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="labelled dataset to take lesions from")
     parser.add_argument("--modalities", help="comma-separated image channels to use (default: all)")
@@ -126,10 +110,7 @@ def apply_train_arguments(args: argparse.Namespace, config: LesionGANConfig) -> 
         config.data.spatial_dims = args.spatial_dims
     if args.patch_size:
         config.data.patch_size = args.patch_size
-    if args.cases:
-        config.data.cases = list(args.cases)
-    if args.exclude_cases:
-        config.data.exclude_cases = sorted(set(config.data.exclude_cases) | set(args.exclude_cases))
+    apply_case_selection(args, config.data)
     return config
 
 

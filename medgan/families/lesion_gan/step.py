@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from medgan.errors import ConfigError, DataError
+from medgan.families._cases import select_case_ids
 from medgan.families.lesion_gan import LesionGANConfig
 from medgan.families.lesion_gan.patches import LesionPatches, extract_lesion_patches
 from medgan.io.datasets import load_dataset
@@ -20,17 +21,6 @@ from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
 
 #: ``augment(sample, rng) -> sample`` on ``{"image": (C, ...), "label": (1, ...)}`` numpy arrays
 Augment = Callable[[dict[str, np.ndarray], np.random.Generator], dict[str, np.ndarray]]
-
-
-def training_case_ids(dataset: Any, cases: list[str] | None, exclude: list[str]) -> list[str]:
-    """Labelled cases to train on: ``cases`` (or all) minus ``exclude``; unknown ids are an error."""
-    known = {ref.id for ref in dataset.cases}
-    for case_id in (cases or []) + list(exclude):
-        if case_id not in known:
-            raise DataError(dataset.root, f"no case named {case_id!r} (given in cases / exclude_cases)")
-    chosen = cases if cases is not None else [ref.id for ref in dataset.cases if ref.label is not None]
-    banned = set(exclude)
-    return [c for c in chosen if c not in banned]
 
 
 def encode_mask(labels: np.ndarray, mode: str, top: int) -> np.ndarray:
@@ -69,7 +59,7 @@ class LesionGANStep(GANStep):
         if patches is None:
             dataset = load_dataset(data.path, modalities=data.modalities)
             data.modalities = list(dataset.modalities)
-            ids = training_case_ids(dataset, data.cases, data.exclude_cases)
+            ids = select_case_ids(dataset, data.cases, data.exclude_cases)
             first = dataset.load(ids[0]) if ids else None
             if first is None:
                 raise DataError(dataset.root, "no labelled training case left after exclusions")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medgan.errors import ConfigError
+from medgan.families._cases import add_case_selection, apply_case_selection
 from medgan.families.pggan.config import PGGANConfig, PGGANDataConfig, PGGANGrowthConfig, PGGANModelConfig
 from medgan.registry import GAN_FAMILIES, LABEL_MAP_SAMPLERS, SYNTHESIS_STAGES
 from medgan.training.spec import FamilySpec
@@ -38,14 +39,6 @@ def _ints(value: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, found {value!r}") from None
 
 
-def _ids(value: str) -> list[str]:
-    path = Path(value)
-    if path.is_file():
-        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [i for i in ids if i and i not in ("case_id", "id")]
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The pggan options of ``medgan train pggan``."""
     parser.add_argument("--data", type=Path, required=True, help="dataset of whole images/volumes")
@@ -59,9 +52,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stable-images", type=int, help="real images per stabilisation (default 600000)")
     parser.add_argument("--batch-sizes", type=_ints, metavar="B0,B1,...", help="global batch size per level")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations (less memory)")
-    parser.add_argument("--cases", type=_ids, metavar="IDS_OR_FILE", help="train only on these case ids")
-    parser.add_argument("--exclude-cases", type=_ids, metavar="IDS_OR_FILE", default=[],
-                        help="never train on these case ids (e.g. the test split)")
+    add_case_selection(parser)
 
 
 def apply_train_arguments(args: argparse.Namespace, config: PGGANConfig) -> PGGANConfig:
@@ -81,10 +72,7 @@ def apply_train_arguments(args: argparse.Namespace, config: PGGANConfig) -> PGGA
         config.growth.batch_sizes = args.batch_sizes
     if args.gradient_checkpointing:
         config.model.gradient_checkpointing = True
-    if args.cases:
-        config.data.cases = list(args.cases)
-    if args.exclude_cases:
-        config.data.exclude_cases = sorted(set(config.data.exclude_cases) | set(args.exclude_cases))
+    apply_case_selection(args, config.data)
     return config
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from medgan.errors import ConfigError, DataError
+from medgan.families._cases import select_case_ids
 from medgan.families.pggan.config import LABEL, PGGANConfig
 from medgan.families.pggan.schedule import GrowthSchedule, choose_base_shape, default_batch_sizes
 from medgan.families.pggan.volumes import TrainingVolumes, build_volumes
@@ -72,15 +73,6 @@ def build_networks(config: PGGANConfig) -> tuple[PGGenerator, PGDiscriminator]:
     return g, critic
 
 
-def _selected_ids(dataset: Any, cases: list[str] | None, exclude: list[str]) -> list[str]:
-    known = [ref.id for ref in dataset.cases]
-    for case_id in (cases or []) + list(exclude):
-        if case_id not in known:
-            raise DataError(dataset.root, f"no case named {case_id!r} (given in data.cases / exclude_cases)")
-    banned = set(exclude)
-    return [c for c in (cases if cases is not None else known) if c not in banned]
-
-
 def split_channels(channels: Sequence[str] | None, available: Sequence[str], labelled: bool
                    ) -> tuple[list[str], bool]:
     """``(image modalities, with label)`` from the ``channels`` setting (default: all, plus label if labelled)."""
@@ -115,7 +107,7 @@ def prepare_training_data(config: PGGANConfig, cases: Iterable[dict[str, Any]] |
         if not data.path:
             raise ConfigError("pggan: no dataset given (--data or data.path)")
         dataset = load_dataset(data.path)
-        ids = _selected_ids(dataset, data.cases, data.exclude_cases)
+        ids = select_case_ids(dataset, data.cases, data.exclude_cases, labelled_only=False)
         if not ids:
             raise DataError(dataset.root, "no training case left after the case selection")
         refs = [dataset.ref(i) for i in ids]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
+from medgan.families._cases import add_case_selection, apply_case_selection
 from medgan.registry import GAN_FAMILIES
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.spec import FamilySpec
@@ -139,32 +140,17 @@ class SpadeConfig:
     ema: bool = False
 
 
-def read_ids(value: str) -> list[str]:
-    """Case ids from a comma-separated list or a text/CSV file (first column, header skipped)."""
-    path = Path(value)
-    if path.is_file():
-        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [i for i in ids if i and i not in ("case_id", "id")]
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="labelled dataset (images + label maps)")
     parser.add_argument("--modalities", help="comma-separated image channels to generate (default: all)")
-    parser.add_argument("--cases", type=read_ids, metavar="IDS_OR_FILE",
-                        help="train only on these case ids (comma-separated, or a file with one id per line)")
-    parser.add_argument("--exclude-cases", type=read_ids, metavar="IDS_OR_FILE", default=[],
-                        help="never train on these case ids, e.g. the test split")
+    add_case_selection(parser)
 
 
 def apply_train_arguments(args: argparse.Namespace, config: SpadeConfig) -> SpadeConfig:
     config.data.path = str(args.data)
     if args.modalities:
         config.data.modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
-    if args.cases:
-        config.data.cases = list(args.cases)
-    if args.exclude_cases:
-        config.data.exclude_cases = sorted(set(config.data.exclude_cases) | set(args.exclude_cases))
+    apply_case_selection(args, config.data)
     return config
 
 

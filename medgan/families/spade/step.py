@@ -11,23 +11,13 @@ import torch
 from torch import nn
 
 from medgan.errors import DataError
+from medgan.families._cases import select_case_ids
 from medgan.families.spade import SpadeConfig
 from medgan.families.spade.data import TrainingPairs, resolve_data
 from medgan.models.spade import MultiScaleDiscriminator, SPADEEncoder, SPADEGenerator, one_hot_labels
 from medgan.training.data import IndexSampler
 from medgan.training.losses import AdversarialLoss, feature_matching_loss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
-
-
-def training_case_ids(dataset: Any, cases: list[str] | None, exclude: list[str]) -> list[str]:
-    """Labelled cases to train on: ``cases`` (or all labelled) minus ``exclude``; unknown ids are an error."""
-    known = {ref.id for ref in dataset.cases}
-    for case_id in (cases or []) + list(exclude):
-        if case_id not in known:
-            raise DataError(dataset.root, f"no case named {case_id!r} (given in cases / exclude_cases)")
-    chosen = cases if cases is not None else [ref.id for ref in dataset.cases if ref.label is not None]
-    banned = set(exclude)
-    return [c for c in chosen if c not in banned]
 
 
 def build_networks(config: SpadeConfig) -> dict[str, nn.Module]:
@@ -82,7 +72,7 @@ class SpadeStep(GANStep):
 
         data = self.config.data
         dataset = load_dataset(data.path, modalities=data.modalities)
-        ids = training_case_ids(dataset, data.cases, data.exclude_cases)
+        ids = select_case_ids(dataset, data.cases, data.exclude_cases)
         refs = [dataset.ref(i) for i in ids]
         refs = [r for r in refs if r.label is not None]
         if not refs:
