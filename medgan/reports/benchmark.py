@@ -91,17 +91,17 @@ def _markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
     if table.empty:
         return "_no rows_\n"
 
-    def cell(value: Any) -> str:
+    def cell(value: Any, fmt: str = floatfmt) -> str:
         if isinstance(value, (float, np.floating)):
-            return "n/a" if math.isnan(value) else format(value, floatfmt)
+            return "n/a" if math.isnan(value) else format(value, fmt)
         return str(value)
 
     names = [n or "" for n in table.index.names]
     header = names + [str(c) for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for index, row in table.iterrows():
+    for index, row in zip(table.index, table.astype(object).itertuples(index=False)):
         keys = index if isinstance(index, tuple) else (index,)
-        lines.append("| " + " | ".join([cell(k) for k in keys] + [cell(v) for v in row]) + " |")
+        lines.append("| " + " | ".join([cell(k, "g") for k in keys] + [cell(v) for v in row]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,6 +120,10 @@ def write_report(run_dir: str | Path, run_dirs: Sequence[str | Path] | None = No
     results = read_results(run_dirs or [run_dir])
     if split is None and (run_dir / "split.json").is_file():
         split = json.loads((run_dir / "split.json").read_text())
+    if pipeline is None and (run_dir / "config.yaml").is_file():
+        import yaml
+
+        pipeline = yaml.safe_load((run_dir / "config.yaml").read_text())
     lines = [f"# Benchmark report: {pipeline.get('name', run_dir.name) if pipeline else run_dir.name}", ""]
     if pipeline and pipeline.get("protocol"):
         lines += [f"Protocol: {pipeline['protocol']}", ""]
