@@ -208,13 +208,20 @@ def _save_example(path: Path, example: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _worker(args: tuple[Pipeline, str, Cell, str, int]) -> str:
-    pipeline, out, cell, device, threads = args
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(pipeline: Pipeline, threads: int) -> None:
+    """Load the dataset once per worker process (not once per cell)."""
     import torch
 
     torch.set_num_threads(threads)
-    data = BenchmarkData(pipeline)
-    run_cell(pipeline, data, Path(out), cell, device)
+    _WORKER["data"] = BenchmarkData(pipeline)
+
+
+def _worker(args: tuple[Pipeline, str, Cell, str]) -> str:
+    pipeline, out, cell, device = args
+    run_cell(pipeline, _WORKER["data"], Path(out), cell, device)
     return cell.key
 
 
@@ -263,8 +270,8 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers) as pool:
-            for _ in pool.imap_unordered(_worker, [(pipeline, str(out), c, device, threads) for c in todo]):
+        with context.Pool(workers, initializer=_init_worker, initargs=(pipeline, threads)) as pool:
+            for _ in pool.imap_unordered(_worker, [(pipeline, str(out), c, device) for c in todo]):
                 bar.update()
     bar.close()
     results = collect_results(out, cells)
