@@ -18,6 +18,7 @@ import torch
 from scipy import ndimage
 
 from medgan.errors import ConfigError, DataError
+from medgan.families.lesion_gan.codec import MaskCodec
 from medgan.synthesis.insertion import choose_location, insert_lesion
 from medgan.synthesis.intensity import foreground_mask, from_unit_range, intensity_range
 
@@ -45,18 +46,25 @@ class LesionGenerator:
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.classes: list[int] = list(config.data.classes or [1])
-        self.top = max(self.classes) if config.data.mask == "labels" else 1
+        if config.data.mask == "labels" and not config.data.label_values:
+            raise DataError("lesion-gan run", "the run records no label encoding (data.label_values); it was "
+                                              "trained by a medgan version whose label decoding was wrong: retrain it")
+        self.codec = MaskCodec(config.data.mask, config.data.label_values or (0, 1))
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> LesionGenerator:
         """Load the newest checkpoint of the lesion-GAN run at ``run_dir``."""
         from medgan.families.lesion_gan.step import build_networks
         from medgan.training.checkpoint import list_checkpoints, load_networks
-        from medgan.training.run import CHECKPOINTS, read_run_config
+        from medgan.training.run import CHECKPOINTS, CONFIG, read_run_config
 
         family, config = read_run_config(run_dir)
         if family != "lesion-gan":
             raise DataError(run_dir, f"is a {family} run, not a lesion-gan run")
+        if config.data.mask == "labels" and not config.data.label_values:
+            raise DataError(Path(run_dir) / CONFIG, "the run records no label encoding (data.label_values); it was "
+                                                    "trained by a medgan version whose label decoding was wrong: "
+                                                    "retrain it")
         checkpoints = list_checkpoints(Path(run_dir) / CHECKPOINTS)
         if not checkpoints:
             raise DataError(run_dir, "run has no checkpoint yet")
@@ -85,10 +93,7 @@ class LesionGenerator:
 
     def _decode(self, output: np.ndarray, lesion_class: int) -> LesionSample:
         image, mask = output[:-1], output[-1]
-        if self.config.data.mask == "labels":
-            label = np.clip(np.rint((mask + 1.0) / 2.0 * self.top), 0, self.top).astype(np.int16)
-        else:
-            label = np.where(mask > 0, lesion_class, 0).astype(np.int16)
+        label = self.codec.decode(mask, lesion_class)
         # keep the component nearest the centre: a lesion is one blob
         components, count = ndimage.label(label > 0)
         if count > 1:

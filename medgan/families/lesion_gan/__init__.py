@@ -37,6 +37,9 @@ class LesionDataConfig:
         mask: ``binary`` (the mask marks the lesion, its label is the class) or ``labels`` (the mask
             channel carries the label values of multi-label lesions such as BraTS tumours).
         classes: label values of the lesion classes found (resolved from the data).
+        label_values: label values of the training patches, 0 included (resolved): the mask
+            channel's encoding (see :mod:`medgan.families.lesion_gan.codec`), recorded so that
+            synthesis decodes exactly what training encoded.
         n_patches: number of training patches found (resolved).
         augment: classic augmentation of every training patch before the crop (as Frid-Adar et al.
             enlarged their GAN's training set): ``spatial`` (rotation ±15°, scaling 0.9–1.1 and a
@@ -55,6 +58,7 @@ class LesionDataConfig:
     min_voxels: int = 5
     mask: Literal["binary", "labels"] = "binary"
     classes: list[int] | None = None
+    label_values: list[int] | None = None
     n_patches: int | None = None
     augment: str | None = None
 

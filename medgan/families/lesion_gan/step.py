@@ -12,6 +12,7 @@ from torch import nn
 from medgan.errors import ConfigError, DataError
 from medgan.families._cases import select_case_ids
 from medgan.families.lesion_gan import LesionGANConfig
+from medgan.families.lesion_gan.codec import MaskCodec
 from medgan.families.lesion_gan.patches import LesionPatches, extract_lesion_patches
 from medgan.io.datasets import load_dataset
 from medgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -21,13 +22,6 @@ from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
 
 #: ``augment(sample, rng) -> sample`` on ``{"image": (C, ...), "label": (1, ...)}`` numpy arrays
 Augment = Callable[[dict[str, np.ndarray], np.random.Generator], dict[str, np.ndarray]]
-
-
-def encode_mask(labels: np.ndarray, mode: str, top: int) -> np.ndarray:
-    """Label values -> mask channel in [-1, 1] (``binary``: lesion 1; ``labels``: value / top)."""
-    if mode == "binary":
-        return np.where(labels > 0, 1.0, -1.0).astype(np.float32)
-    return (2.0 * labels / max(top, 1) - 1.0).astype(np.float32)
 
 
 def build_networks(config: LesionGANConfig, image_channels: int) -> tuple[DCGANGenerator, DCGANDiscriminator]:
@@ -76,7 +70,8 @@ class LesionGANStep(GANStep):
         data.classes = sorted({int(c) for c in patches.classes})
         data.n_patches = len(patches)
         self.class_index = {c: i for i, c in enumerate(data.classes)}
-        self.top = int(patches.labels.max()) if data.mask == "labels" else 1
+        data.label_values = sorted({0, *(int(v) for v in np.unique(patches.labels))})
+        self.codec = MaskCodec(data.mask, data.label_values)
         self.image_channels = patches.images.shape[1]
         generator, discriminator = build_networks(config, self.image_channels)
         self.conditional = generator.num_classes > 0
@@ -104,7 +99,7 @@ class LesionGANStep(GANStep):
         if self.augment is not None:
             out = self.augment({"image": image.copy(), "label": labels[None].copy()}, rng)
             image, labels = np.asarray(out["image"], np.float32), np.asarray(out["label"])[0]
-        sample = np.concatenate([image, encode_mask(labels, data.mask, self.top)[None]], axis=0)
+        sample = np.concatenate([image, self.codec.encode(labels)[None]], axis=0)
         offsets = rng.integers(0, 2 * data.jitter + 1, size=data.spatial_dims)
         window = tuple(slice(int(o), int(o) + data.patch_size) for o in offsets)
         sample = sample[(slice(None),) + window]
