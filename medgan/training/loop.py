@@ -380,8 +380,9 @@ class Trainer:
         weights = ckpt.load_networks(checkpoint)
         path = checkpoint / ckpt.NETWORKS
         expected = {f"net/{n}" for n in self.step_obj.networks} | {f"ema/{n}" for n in self.ema}
-        for key in sorted(set(weights) - expected):
-            raise DataError(path, f"holds network {key!r}, which this run does not build")
+        unknown = sorted(set(weights) - expected)
+        if unknown:
+            raise DataError(path, f"holds network {unknown[0]!r}, which this run does not build")
         for key, module in [*((f"net/{n}", m) for n, m in self.step_obj.networks.items()),
                             *((f"ema/{n}", e.module) for n, e in self.ema.items())]:
             if key not in weights:
@@ -390,13 +391,13 @@ class Trainer:
         step, state = ckpt.load_state(checkpoint)
         where = checkpoint / ckpt.STATE_JSON
         try:
-            self._load_state(checkpoint, step, state)
+            self._load_state(step, state)
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             problem = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
             raise DataError(where, f"training state does not fit this run ({problem})") from None
         self.start = step
 
-    def _load_state(self, checkpoint: Path, step: int, state: dict[str, Any]) -> None:
+    def _load_state(self, step: int, state: dict[str, Any]) -> None:
         self.step_obj.load_state_dict(state["family"])
         self._sync_optimizers(step)
         saved_layouts = state.get("optimizer_layouts")  # older checkpoints: layouts never changed
@@ -408,11 +409,7 @@ class Trainer:
                     raise ValueError(f"optimizer {name!r} was saved for {saved_layouts[name]['layout']}, the "
                                      f"family's state gives {self.layouts[name]['layout']}")
                 self.layouts[name]["built_at"] = int(saved_layouts[name]["built_at"])
-            optimizer.load_state_dict(state["optimizers"][name])
-            for group in optimizer.state.values():
-                for key, value in group.items():
-                    if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                        raise ValueError(f"optimizer {name!r} holds NaN or infinite {key}")
+            optimizer.load_state_dict(state["optimizers"][name])  # moments: finite (checked when read)
         for name, scaler in self.scalers.items():
             if state["scalers"].get(name):
                 scaler.load_state_dict(state["scalers"][name])
