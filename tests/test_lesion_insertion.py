@@ -14,9 +14,9 @@ from medgan.cli import main
 from medgan.errors import DataError
 from medgan.io import load_dataset
 from medgan.synthesis.insertion import blend_weights, choose_location, insert_lesion
-from medgan.synthesis.intensity import foreground_mask, from_unit_range, intensity_range, to_unit_range
 from medgan.synthesis.lesions import LesionGenerator, insert_synthetic_lesions
 from medgan.synthesis.transform import RandLesionInsertiond
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 from tests.conftest import tree_digest
 from tests.lesion_data import make_lesion_dataset
 
@@ -82,7 +82,7 @@ def test_foreground_mask_and_intensity_round_trip():
     image[0, 8:10, 8:10] = 0.0  # a hole inside the body is filled
     mask = foreground_mask(image)
     assert mask.sum() == 144
-    lo, hi = intensity_range(image, mask)
+    lo, hi = percentile_range(image, mask, mask)
     values = np.array([[[lo[0], hi[0]]]], np.float32)
     assert np.allclose(from_unit_range(to_unit_range(values, lo, hi), lo, hi), values)
 

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from medgan.io.datasets import load_dataset
-from medgan.synthesis.modality import CTWindow, MRScale
 from medgan.synthesis.translate import Translator, translate_case, translate_dataset, translate_tensor
+from medgan.transforms.modality import CTWindow, MRScale
 from tests.translation_data import make_paired_brats
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import ConfigError, DataError
-from medgan.synthesis.modality import CTWindow
+from medgan.transforms.modality import CTWindow
 
 #: HU above which a CT voxel belongs to the body
 BODY_HU = -500.0

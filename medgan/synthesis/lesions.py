@@ -20,7 +20,7 @@ from scipy import ndimage
 from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_gan.codec import MaskCodec
 from medgan.synthesis.insertion import choose_location, insert_lesion
-from medgan.synthesis.intensity import foreground_mask, from_unit_range, intensity_range
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range
 
 
 @dataclass
@@ -145,7 +145,8 @@ def insert_synthetic_lesions(case: dict[str, Any], lesions: LesionGenerator, n: 
                                                 f"{lesions.config.data.modalities}")
     label = np.asarray(case["label"]) if "label" in case else np.zeros((1,) + image.shape[1:], np.uint8)
     organ = organ_mask(case, organ_labels)
-    lo, hi = intensity_range(image, foreground_mask(image))
+    body = foreground_mask(image)
+    lo, hi = percentile_range(image, body, body)
     torch_rng = torch.Generator().manual_seed(int(rng.integers(2**62)))
     records = []
     for _ in range(n):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medgan.errors import ConfigError, DataError
-from medgan.synthesis.modality import Scale, make_scale
+from medgan.transforms.modality import Scale, make_scale
 
 Direction = Literal["a2b", "b2a"]
 #: relative overlap of neighbouring 3D windows

@@ -9,7 +9,7 @@ from typing import Literal
 
 from medgan.errors import ConfigError
 from medgan.families._cases import add_case_selection, apply_case_selection
-from medgan.synthesis.modality import IntensityConfig
+from medgan.transforms.modality import IntensityConfig
 
 
 @dataclass

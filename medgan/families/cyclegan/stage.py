@@ -96,10 +96,10 @@ class CycleGANStage:
         from medgan.families._translation.config import DomainConfig, TranslationDataConfig
         from medgan.families.cyclegan import CycleGANConfig, CycleGANModelConfig
         from medgan.families.cyclegan.step import CycleGANStep
-        from medgan.synthesis.modality import IntensityConfig, fit_reference, make_scale
         from medgan.synthesis.translate import Translator
         from medgan.training.config import TrainConfig
         from medgan.training.loop import Trainer
+        from medgan.transforms.modality import IntensityConfig, fit_reference, make_scale
 
         o = self.options
         if not cases:

@@ -138,13 +138,13 @@ def patch_augmenter(spec: str | None) -> Any:
     if not spec:
         return None
     from medgan.transforms.config import build_pipeline
+    from medgan.transforms.seeded import seeded
 
-    compose = build_pipeline(SPATIAL_PATCH_AUGMENT if spec == "spatial" else Path(spec),
-                             keys=("image", "label"), label_keys=("label",))
+    apply = seeded(build_pipeline(SPATIAL_PATCH_AUGMENT if spec == "spatial" else Path(spec),
+                                  keys=("image", "label"), label_keys=("label",)))
 
     def augment(sample: dict[str, Any], rng: Any) -> dict[str, Any]:
-        compose.set_random_state(seed=int(rng.integers(2**31 - 1)))
-        return compose(dict(sample))
+        return apply(sample, int(rng.integers(2**31 - 1)))
 
     return augment
 

@@ -25,7 +25,7 @@ import torch
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.pggan.volumes import resize_image, resize_label
-from medgan.synthesis.intensity import from_unit_range
+from medgan.transforms.scaling import from_unit_range
 
 GRIDS = ("data", "model")
 

@@ -23,9 +23,9 @@ from medgan.families.cyclegan import half_run_schedule
 from medgan.families.pix2pix import Pix2PixConfig
 from medgan.io.datasets import load_dataset
 from medgan.models.translation import PatchDiscriminator, UNetGenerator
-from medgan.synthesis.modality import fit_reference, make_scale
 from medgan.training.losses import AdversarialLoss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
+from medgan.transforms.modality import fit_reference, make_scale
 
 PREVIEW_SEED = 1234
 

@@ -18,7 +18,8 @@ import torch
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.spade import SpadeConfig
-from medgan.families.spade.data import check_labels, crop_from, denormalise, pad_to
+from medgan.families.spade.data import check_labels, crop_from, pad_to
+from medgan.transforms.scaling import from_unit_range
 
 
 class SpadeSynthesizer:
@@ -90,7 +91,7 @@ class SpadeSynthesizer:
         z = torch.randn(k, z_dim, generator=generator).to(self.device) if z_dim > 0 else None
         images = self.generator(onehot, z).float().cpu().numpy()
         images = crop_from(images, data.spatial_shape or images.shape[2:])
-        return np.stack([denormalise(im, data.intensity_low or [0.0], data.intensity_high or [1.0])
+        return np.stack([from_unit_range(im, data.intensity_low or [0.0], data.intensity_high or [1.0])
                          for im in images])
 
     def make_case(self, label: np.ndarray, meta: dict[str, Any], image: np.ndarray, case_id: str,
