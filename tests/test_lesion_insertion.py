@@ -12,10 +12,10 @@ import torch
 
 from medgan.cli import main
 from medgan.errors import DataError
+from medgan.families.lesion_gan.sampling import LesionGenerator, insert_synthetic_lesions
 from medgan.io import load_dataset
-from medgan.synthesis.insertion import blend_weights, choose_location, insert_lesion
-from medgan.synthesis.lesions import LesionGenerator, insert_synthetic_lesions
 from medgan.synthesis.transform import RandLesionInsertiond
+from medgan.transforms.insertion import blend_weights, choose_location, insert_lesion
 from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 from tests.conftest import tree_digest
 from tests.lesion_data import make_lesion_dataset

@@ -27,7 +27,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--synthetic", type=Path, help="synthetic dataset")
     parser.add_argument("--train", type=Path, help="the generator's training set (default: --real plays that role)")
     parser.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--metrics", help="comma-separated metric names (default: every metric that applies)")
+    from medgan.metrics.evaluation import default_metrics
+
+    parser.add_argument("--metrics", help="comma-separated metric names (default: every metric that applies): "
+                                          + ", ".join(default_metrics()))
     parser.add_argument("--extractor", help="feature extractor: radiomics (default) or inception")
     parser.add_argument("--inception-weights", type=Path, help="local torchvision inception_v3 state dict")
     parser.add_argument("--inception-sha256", help="expected SHA-256 of --inception-weights")
@@ -66,9 +69,9 @@ def _options(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from medgan.errors import ConfigError
-    from medgan.metrics.evaluation import evaluate_datasets
     from medgan.metrics.features import EXTRACTORS
     from medgan.metrics.report import summary_line
+    from medgan.reports.evaluation import evaluate_datasets
 
     missing = [f"--{name}" for name in ("real", "synthetic", "out") if getattr(args, name) is None]
     if missing:

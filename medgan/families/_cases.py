@@ -1,21 +1,12 @@
 """Case selection shared by every family's command line: ``--cases`` and ``--exclude-cases``
-(the leading underscore keeps :func:`medgan.families.discover` from treating this as a family)."""
+(the leading underscore keeps the registry from treating this module as a family)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-
-def read_ids(value: str) -> list[str]:
-    """Case ids from a comma-separated list or a file (one id per line, first CSV column; a
-    ``case_id``/``id`` header is skipped)."""
-    path = Path(value)
-    if path.is_file():
-        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [i for i in ids if i and i not in ("case_id", "id")]
-    return [v.strip() for v in value.split(",") if v.strip()]
+from medgan.training.run import read_ids
 
 
 def add_case_selection(parser: argparse.ArgumentParser, use: str = "train on") -> None:

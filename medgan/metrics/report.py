@@ -26,7 +26,7 @@ def _shares(*rows: tuple[str, dict[str, float] | None]) -> list[str]:
 
 
 def render_report(doc: dict[str, Any]) -> str:
-    """``report.md`` text for a ``metrics.json`` document (see :func:`medgan.metrics.evaluation.evaluate_datasets`)."""
+    """``report.md`` text for a ``metrics.json`` document (see :func:`medgan.reports.evaluation.evaluate_datasets`)."""
     metrics = doc.get("metrics", {})
     lines = ["# medgan evaluation", ""]
     for name, info in doc.get("inputs", {}).items():

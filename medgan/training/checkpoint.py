@@ -19,11 +19,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from medgan.errors import DataError
 
@@ -124,3 +126,22 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
     """Delete all but the ``keep`` most recent checkpoints."""
     for old in list_checkpoints(folder)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_networks(checkpoint: Path, networks: Mapping[str, nn.Module], prefer_ema: bool = True) -> None:
+    """Load each network's weights from ``checkpoint``: ``ema/<name>`` when the run kept an average
+    and ``prefer_ema``, else ``net/<name>``.
+
+    Raises:
+        DataError: the checkpoint lacks a network, or its tensors do not fit the module.
+    """
+    weights = load_networks(Path(checkpoint))
+    for name, module in networks.items():
+        key = f"ema/{name}" if prefer_ema and f"ema/{name}" in weights else f"net/{name}"
+        if key not in weights:
+            raise DataError(checkpoint, f"checkpoint has no weights for network {name!r}")
+        try:
+            module.load_state_dict(weights[key])
+        except RuntimeError as error:
+            problem = " ".join(str(error).split())[:300]
+            raise DataError(checkpoint, f"weights of network {name!r} do not fit its config ({problem})") from None
