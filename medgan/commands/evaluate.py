@@ -25,7 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "segmentation plausibility. Writes report.md, metrics.json and closest_pairs.png to --out.")
     parser.add_argument("--real", type=Path, help="real reference dataset (ideally not used to train the generator)")
     parser.add_argument("--synthetic", type=Path, help="synthetic dataset")
-    parser.add_argument("--train", type=Path, help="the generator's training set (default: --real plays that role)")
+    parser.add_argument("--train", type=Path,
+                        help="the generator's training set (default: --real plays that role, with a leave-one-out "
+                             "memorisation yardstick); a --real case with the voxels of a --train case is refused")
     parser.add_argument("--out", type=Path, help="output folder")
     from medgan.metrics.evaluation import default_metrics
 
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {summary_line(name, result)}")
     for name, reason in document["skipped"].items():
         print(f"{name}: not computed ({reason})")
+    for note in document["notes"]:
+        print(f"note: {note}")
     for flag in document["flags"]:
         print(f"FLAG {flag}")
     print(f"report written to {args.out / 'report.md'} and {args.out / 'metrics.json'}")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from medgan.errors import ConfigError
-from medgan.metrics.casesets import CaseSet
+from medgan.metrics.casesets import CaseSet, shared_cases
 from medgan.metrics.context import EvaluateOptions, EvaluationContext, NotApplicable
 from medgan.metrics.suite import METRIC_ORDER
 from medgan.registry import METRICS
@@ -34,12 +34,38 @@ def requested_metrics(names: Sequence[str] | None) -> tuple[list[str], bool]:
     return list(dict.fromkeys(names)), True
 
 
+def check_held_out(real: CaseSet, train: CaseSet | None) -> list[str]:
+    """Refuse a real set that repeats training cases; return notes on shared names.
+
+    The memorisation yardstick is the distance from real cases to their nearest training case; a real
+    case that *is* a training case has distance 0, so the threshold collapses to "identical" and
+    every copy passes as new. Identical voxels are therefore an error; a case id found in both sets
+    with different voxels only a note (ids such as ``case_000`` recur across datasets).
+
+    Raises:
+        ConfigError: a real case has the voxels of a training case.
+    """
+    if train is None or train.root.resolve() == real.root.resolve():
+        return []
+    overlap = shared_cases(real, train)
+    if overlap.content:
+        real_id, train_id = overlap.content[0]
+        raise ConfigError(f"{len(overlap.content)} of {len(real)} --real case(s) are also in --train (identical "
+                          f"voxels: {real_id} = {train_id}); the memorisation yardstick needs real cases the "
+                          "generator never saw. Give held-out real cases, or leave --train out to use the real set "
+                          "as its own (leave-one-out) yardstick")
+    if overlap.ids:
+        return [f"{len(overlap.ids)} case id(s) appear in both the real and the training set (e.g. "
+                f"{overlap.ids[0]}) with different voxels; check that the real set is held out"]
+    return []
+
+
 def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
              options: EvaluateOptions | None = None, context: EvaluationContext | None = None) -> dict[str, Any]:
     """Compute the requested metrics.
 
     Args:
-        real: reference real cases (ideally not used to train the generator).
+        real: reference real cases (held out from the generator's training).
         synthetic: generated cases.
         train: the generator's training cases (default: ``real`` plays that role).
         options: settings; ``options.metrics`` empty means every metric that applies.
@@ -50,11 +76,14 @@ def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
         ``{"metrics": {name: result}, "skipped": {name: reason}, "flags": [...], "notes": [...]}``.
 
     Raises:
-        ConfigError: a metric asked for by name does not apply to the inputs.
+        ConfigError: a metric asked for by name does not apply to the inputs, or a real case is a
+            training case (:func:`check_held_out`).
     """
     options = options or EvaluateOptions()
     names, explicit = requested_metrics(options.metrics)
+    notes = check_held_out(real, train)
     context = context or EvaluationContext(real, synthetic, train, options)
+    context.notes.extend(notes)
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     flags: list[str] = []

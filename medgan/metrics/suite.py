@@ -198,6 +198,9 @@ def memorisation(ctx: EvaluationContext) -> dict[str, Any]:
         "closest_pairs": closest,
         "reference": ("leave-one-out nearest neighbours within the real set" if ctx.real_is_training
                       else "nearest training case of each real case"),
+        "yardstick": ("the real set is the training set: each real case's nearest other real case "
+                      "(leave-one-out)" if ctx.real_is_training else
+                      "held-out real cases: each real case's nearest training case"),
         "flags": [],
     }
     if fraction > options.memorisation_flag:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
-from medgan.families._cases import add_case_selection, apply_case_selection
+from medgan.families._cases import add_case_selection, add_exclusion_override, apply_case_selection
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.losses import LossConfig
 from medgan.training.spec import FamilySpec, register_family
@@ -222,6 +222,7 @@ def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="cpu", help="torch device for the generator")
     add_case_selection(parser, use="insert lesions into")
+    add_exclusion_override(parser)
 
 
 def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
@@ -230,7 +231,8 @@ def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
     manifest = synthesize_into(run_dir, out, args.into, n=args.n, lesions_per_case=args.lesions_per_case,
                                classes=args.lesion_class, organ_labels=args.organ_labels, margin=args.margin,
                                border=args.border, seed=args.seed, cases=args.cases,
-                               exclude_cases=args.exclude_cases, device=args.device)
+                               exclude_cases=args.exclude_cases, allow_excluded=args.allow_excluded,
+                               device=args.device)
     print(f"wrote {args.n} case(s) to {out}; manifest {manifest}")
     return 0
 

@@ -233,11 +233,13 @@ def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: i
                     lesions_per_case: int | None = None, classes: Sequence[int] | None = None,
                     organ_labels: Sequence[int] | None = None, margin: int | None = None, border: float | None = None,
                     seed: int = 0, cases: Sequence[str] | None = None, exclude_cases: Sequence[str] = (),
-                    device: str = "cpu") -> Path:
+                    allow_excluded: bool = False, device: str = "cpu") -> Path:
     """Write ``n`` new cases to ``out``, each a case of ``data`` with synthetic lesions inserted.
 
     Source cases are taken in turn from ``cases`` (default: all cases of ``data``) minus
-    ``exclude_cases``. New case ``i`` is ``<source>_synles<i>`` with seed ``(seed, i)``. Unset insertion settings come
+    ``exclude_cases`` and, when ``data`` is the run's training dataset, minus the cases the run
+    excluded from training (its test cases; ``allow_excluded`` keeps them, with a warning). New
+    case ``i`` is ``<source>_synles<i>`` with seed ``(seed, i)``. Unset insertion settings come
     from the run's ``insert`` config. The output is written in ``data``'s layout with the source
     affines, and ``manifest.csv`` records source case, seed, centres and classes. Finished cases are
     skipped when re-run (resumable).
@@ -245,6 +247,7 @@ def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: i
     Returns:
         The manifest path.
     """
+    from medgan.families._cases import without_excluded
     from medgan.io import DatasetWriter, load_dataset
     from medgan.training.run import load_run
 
@@ -261,6 +264,7 @@ def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: i
             raise DataError(dataset.root, f"no case named {case_id!r}")
     banned = set(exclude_cases)
     sources = [c for c in (cases or [ref.id for ref in dataset.cases]) if c not in banned]
+    sources = without_excluded(run_dir, dataset.root, sources, given=bool(cases), allow=allow_excluded)
     if not sources:
         raise DataError(dataset.root, "no source case left after exclusions")
     writer = DatasetWriter(dataset, out)

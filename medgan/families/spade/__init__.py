@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
-from medgan.families._cases import add_case_selection, apply_case_selection
+from medgan.families._cases import add_case_selection, add_exclusion_override, apply_case_selection
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.spec import FamilySpec, register_family
 
@@ -220,6 +220,7 @@ def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, help="label maps drawn from the mask source (default: one per input mask)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="cpu", help="torch device for the generator")
+    add_exclusion_override(parser)
 
 
 def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
@@ -228,7 +229,8 @@ def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
 
     source = mask_source_options(args.mask_source) if args.mask_source else None
     manifest, n = synthesize_from_masks(run_dir, out, args.masks, per_mask=args.per_mask, mask_source=source,
-                                        n=args.n, seed=args.seed, device=args.device)
+                                        n=args.n, seed=args.seed, device=args.device,
+                                        allow_excluded=args.allow_excluded)
     print(f"wrote {n} case(s) to {out}; manifest {manifest}")
     return 0
 

@@ -169,12 +169,13 @@ def load_masks(path: str | Path) -> tuple[Any, list[dict[str, Any]]]:
 
 def synthesize_from_masks(run_dir: str | Path, out: str | Path, masks: str | Path, per_mask: int = 1,
                           mask_source: dict[str, Any] | None = None, n: int | None = None, seed: int = 0,
-                          device: str = "cpu") -> tuple[Path, int]:
+                          device: str = "cpu", allow_excluded: bool = False) -> tuple[Path, int]:
     """Write ``per_mask`` generated images for every label map as a dataset in ``masks``' layout.
 
     Label maps are drawn from ``mask_source`` (default: the run's ``sample.mask_source``; ``real``:
     the input masks as given) with the input cases as context, ``n`` of them (default: one per
-    input mask). Case
+    input mask). When ``masks`` is the run's training dataset, the cases the run excluded from
+    training (its test cases) are left out (``allow_excluded`` keeps them, with a warning). Case
     ``<mask>_spade<j>_<k>`` holds image ``k`` (seed ``(seed, j, k)``) for label map ``j``; its label
     map is written unchanged with the mask's affine. Finished cases are skipped on a re-run;
     ``manifest.csv`` records source case, mask index, image index, seed and run.
@@ -182,6 +183,7 @@ def synthesize_from_masks(run_dir: str | Path, out: str | Path, masks: str | Pat
     Returns:
         ``(manifest path, number of cases written or already present)``.
     """
+    from medgan.families._cases import without_excluded
     from medgan.families.spade.masks import build_mask_source
     from medgan.io import DatasetWriter
 
@@ -191,6 +193,11 @@ def synthesize_from_masks(run_dir: str | Path, out: str | Path, masks: str | Pat
         raise ConfigError("--n must be at least 1")
     synth = SpadeSynthesizer.from_run(run_dir, device)
     dataset, cases = load_masks(masks)
+    kept = set(without_excluded(run_dir, dataset.root, [c["id"] for c in cases], given=False, allow=allow_excluded,
+                                what="mask"))
+    cases = [c for c in cases if c["id"] in kept]
+    if not cases:
+        raise DataError(dataset.root, "no label map left after leaving out the run's excluded cases")
     writer = DatasetWriter(dataset, out)
     options = dict(mask_source or synth.config.sample.mask_source)
     source_name = options.get("source", "real")
