@@ -16,7 +16,6 @@ from safetensors.torch import load_file
 
 from medgan.cli import main
 from medgan.families.pggan import PGGANConfig, sample_label_maps
-from medgan.families.pggan.stage import PGGANStage
 from medgan.families.pggan.step import PGGANStep
 from medgan.io.datasets import load_dataset
 from medgan.registry import SYNTHESIS_STAGES
@@ -134,10 +133,9 @@ def test_resume_through_level_changes_equals_uninterrupted(tmp_path, checkpoint_
 
 def test_benchmark_stage_returns_labelled_cases_on_context_grid(tmp_path):
     stage_cls = SYNTHESIS_STAGES.get("pggan")
-    assert stage_cls is PGGANStage
     context = disc_cases(4, size=(12, 16))
-    stage = stage_cls({"resolution": 8, "steps": 2, "fade_images": 2, "stable_images": 2, "batch_sizes": [2],
-                       "latent_dim": 8, "fmap_base": 16, "fmap_max": 4}, 2, "cpu")
+    stage = stage_cls({"train": {"steps": 2}, "growth": {"fade_images": 2, "stable_images": 2, "batch_sizes": [2]},
+                       "model": {"resolution": 8, "latent_dim": 8, "fmap_base": 16, "fmap_max": 4}}, 2, "cpu")
     stage.fit(context, tmp_path / "work", seed=0)
     cases = stage.sample(3, seed=1, context=context)
     assert len(cases) == 3

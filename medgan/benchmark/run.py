@@ -78,9 +78,6 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 def check_pipeline(pipeline: Pipeline) -> None:
     """Fail early, naming what is missing, when a pipeline needs something this medgan lacks."""
-    from medgan.families import discover
-
-    discover()  # GAN families register their synthesis stages when imported
     for name in pipeline.grid.arms:
         BENCHMARK_ARMS.get(name)
     if any(BENCHMARK_ARMS.get(a).synthetic for a in pipeline.grid.arms):
@@ -143,9 +140,6 @@ def prepare_synthetic(pipeline: Pipeline, data: BenchmarkData, out: Path, fracti
         return folder
     train = data.get_raw(data.split.training_subset(fraction, seed))
     refuse_test_leak("GAN training", train, data.split, data.test_keys)
-    from medgan.families import discover
-
-    discover()
     stage = SYNTHESIS_STAGES.get(pipeline.synthesis.stage)(dict(pipeline.synthesis.options),
                                                           pipeline.spatial_dims, device)
     stage.fit(train, folder / "gan", seed)

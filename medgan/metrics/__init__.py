@@ -8,5 +8,8 @@
 - :mod:`medgan.metrics.diversity`, :mod:`~medgan.metrics.coverage`, :mod:`~medgan.metrics.memorisation`,
   :mod:`~medgan.metrics.plausibility`: mode collapse, mode coverage, memorisation, segmentation plausibility.
 - :mod:`medgan.metrics.suite`: the metrics of ``medgan evaluate`` registered in
-  :data:`medgan.registry.METRICS`; :func:`medgan.metrics.evaluation.evaluate_datasets` runs them.
+  :data:`medgan.registry.METRICS`; :func:`medgan.metrics.evaluation.evaluate` runs them on loaded
+  sets (:func:`medgan.reports.evaluation.evaluate_datasets` reads the datasets and writes the report).
+
+Metrics compute: they never load a trained run or write a file.
 """

@@ -441,24 +441,31 @@ def _first_difference(old: Any, new: Any, where: str = "") -> str:
 
 
 
-def train(family: str, config: Any, run_dir: str | Path, resume: bool = False, steps: int | None = None) -> Trainer:
+def train(family: str, config: Any, run_dir: str | Path, resume: bool = False, steps: int | None = None,
+          cases: list[dict[str, Any]] | None = None) -> Trainer:
     """Build ``family``'s step object from ``config`` and train it in ``run_dir``.
 
     Network initialisation is seeded with ``config.train.seed`` (so every DDP process starts from
     the same weights, and reruns from the same ones).
 
+    Args:
+        family: a name in :data:`medgan.registry.GAN_FAMILIES`.
+        config: the family's config dataclass.
+        run_dir: the run folder.
+        resume: continue from the newest checkpoint there.
+        steps: train until this step (default ``config.train.steps``).
+        cases: in-memory training cases (the benchmark) instead of the dataset the config names.
+
     Returns:
         The finished :class:`Trainer`.
     """
-    from medgan.families import discover
     from medgan.registry import GAN_FAMILIES
 
-    discover()
     spec = GAN_FAMILIES.get(family)
     device = resolve_device(config.train.device)
     rank, world = distributed.init(device)
     torch.manual_seed(config.train.seed)
-    step = spec.build(config, rank, world)
+    step = spec.build(config, rank, world) if cases is None else spec.build(config, rank, world, cases=cases)
     trainer = Trainer(step, run_dir, family, resume=resume, device=device)
     trainer.fit(steps)
     return trainer
