@@ -64,6 +64,30 @@ def foreground_regions(*label_maps: np.ndarray) -> dict[str, tuple[int, ...]]:
     return class_regions(sorted(values))
 
 
+def evaluation_regions(label_values: Sequence[int], label_names: Mapping[int, str] | None = None,
+                       regions: Mapping[str, Sequence[int]] | None = None) -> dict[str, tuple[int, ...]]:
+    """One region per label value, named by ``label_names``, then the named unions of ``regions``;
+    a single-label region that a named union already covers (BraTS ``ET = {3}``) is not repeated.
+
+    Example:
+        >>> evaluation_regions([1, 2, 3], {1: "NCR", 2: "ED", 3: "ET"}, BRATS_REGIONS)
+        {'NCR': (1,), 'ED': (2,), 'WT': (1, 2, 3), 'TC': (1, 3), 'ET': (3,)}
+    """
+    names = dict(label_names or {})
+    unions = {str(k): tuple(int(v) for v in values) for k, values in (regions or {}).items()}
+    covered = {values for values in unions.values() if len(values) == 1}
+    out: dict[str, tuple[int, ...]] = {}
+    for value in sorted(int(v) for v in label_values if int(v) != 0):
+        if (value,) in covered:
+            continue
+        name = str(names.get(value, value))
+        if name in unions:
+            raise ValueError(f"label {value} is named {name!r}, which is also the name of region {unions[name]}")
+        out[name] = (value,)
+    out.update(unions)
+    return out
+
+
 def region_masks(label: np.ndarray, regions: Regions) -> np.ndarray:
     """Binary masks of ``regions`` stacked as channels.
 
