@@ -116,6 +116,7 @@ class Pipeline:
     label_names: dict[int, str] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
     base_dir: str = "."
+    source: str = ""
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +151,12 @@ def load_pipeline(path: str | Path, quick: bool = False, overrides: dict[str, An
     if isinstance(split, dict) and "test_fraction" in split:
         raise ConfigError(f"{path}: {_RENAMED['test_fraction']}")
     raw.setdefault("base_dir", str(path.resolve().parent))
-    pipeline = load_config(raw, Pipeline, where=str(path))
+    raw.setdefault("source", str(path))
+    try:
+        pipeline = load_config(raw, Pipeline, where=str(path))
+    except ConfigError as error:  # e.g. raised by an options dataclass, which does not know the file
+        text = str(error)
+        raise ConfigError(text if text.startswith(str(path)) else f"{path}: {text}") from None
     check_pipeline_settings(pipeline, where=str(path))
     return pipeline
 
@@ -300,7 +306,7 @@ class DataFacts:
 
 def check_against_data(pipeline: Pipeline, facts: DataFacts) -> None:
     """Checks that need the dataset; a one-line :class:`ConfigError` naming the key and the problem."""
-    where = pipeline.name
+    where = pipeline.source or pipeline.name
     dims = facts.image_ndim - 1
     if dims != pipeline.spatial_dims:
         _fail(where, "spatial_dims", f"is {pipeline.spatial_dims}, but the images in {facts.root} are {dims}D")

@@ -409,8 +409,8 @@ def _protocol(config: dict[str, Any]) -> dict[str, Any]:
     """The settings a run folder's cells depend on (the grid's lists may grow on resume)."""
     grid = {k: v for k, v in config.get("grid", {}).items() if k not in ("arms", "ratios", "seeds", "folds",
                                                                           "fractions", "cases")}
-    return {**{k: v for k, v in config.items() if k not in ("grid", "quick", "base_dir", "protocol", "name")},
-            "grid": grid}
+    ignored = ("grid", "quick", "base_dir", "source", "protocol", "name")
+    return {**{k: v for k, v in config.items() if k not in ignored}, "grid": grid}
 
 
 def split_record(data: BenchmarkData) -> dict[str, Any]:
@@ -476,7 +476,7 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
 
         evaluation_regions(sorted(pipeline.label_names), pipeline.label_names, pipeline.regions)
     except ValueError as error:
-        raise ConfigError(f"{pipeline.name}: regions: {error}") from None
+        raise ConfigError(f"{pipeline.source or pipeline.name}: regions: {error}") from None
     cells, skipped = plan(pipeline, data, shard)
     out = Path(out)
     _refuse_other_run(out, pipeline, data)

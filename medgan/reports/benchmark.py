@@ -361,13 +361,16 @@ def training_table(run: Run) -> str:
 
 # ---------------------------------------------------------------------------------------------- writing
 def _headline(run: Run) -> tuple[str, str]:
+    """Headline metric (Dice, else mAP50, ...) and region: the named region with the most labels (the
+    whole lesion, e.g. BraTS WT), else ``all`` (detection), else the last region."""
     metrics = set(run.results["metric"]) if not run.results.empty else set()
     metric = next((m for m in HEADLINE_METRICS if m in metrics), sorted(metrics)[0] if metrics else "dice")
     regions = regions_of(run, metric)
-    named = [str(r) for r in (run.config.get("regions") or {})]
-    for preferred in named + ["all"]:
-        if preferred in regions:
-            return metric, preferred
+    named = {str(k): len(v) for k, v in (run.config.get("regions") or {}).items() if str(k) in regions}
+    if named:
+        return metric, max(named, key=lambda k: (named[k], -list(named).index(k)))
+    if "all" in regions:
+        return metric, "all"
     return metric, regions[-1] if regions else ""
 
 

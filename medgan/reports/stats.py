@@ -24,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -120,12 +120,18 @@ def sign_flip_p(means: np.ndarray, n_perm: int = 20000, seed: int = 0) -> float:
     observed = abs(means.mean())
     tolerance = 1e-12 * max(1.0, float(np.abs(means).max()))
     if n <= EXACT_CASES:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-        null = np.abs(signs @ means) / n
+        null = np.abs(_all_signs(n) @ means) / n
         return float(np.mean(null >= observed - tolerance))
     signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(n_perm, n))
     null = np.abs(signs @ means) / n
     return float((1 + np.sum(null >= observed - tolerance)) / (1 + n_perm))
+
+
+@functools.lru_cache(maxsize=4)
+def _all_signs(n: int) -> np.ndarray:
+    """Every pattern of n signs, ``(2**n, n)``."""
+    bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    return (1 - 2 * bits).astype(np.float64)
 
 
 def minimum_detectable_effect(means: np.ndarray, power: float = 0.8, alpha: float = 0.05) -> float:
