@@ -107,3 +107,12 @@ def test_shipped_pipelines_load(tmp_path: Path) -> None:
             continue  # not benchmark pipelines
         for quick in (False, True):
             assert load_pipeline(path, quick=quick).name
+
+
+def test_data_option_replaces_the_pipeline_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "run"), "--data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere: dataset folder does not exist" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -30,7 +30,7 @@ def _tiny(**grid: object) -> dict:
 
 
 @pytest.mark.parametrize("name", ["brain_tumor_bowles", "brain_tumor_dual_gan", "lesion_2d_frid_adar",
-                                  "mr2ct_yolo", "demo"])
+                                  "mr2ct_yolo"])  # demo.yaml: tests/test_cli_inspect.py runs `medgan demo --quick`
 def test_pipeline_quick_end_to_end(name: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / name
     assert main(["benchmark", str(PIPELINES / f"{name}.yaml"), "--quick", "--out", str(out)]) == 0

@@ -120,3 +120,13 @@ def test_report_files_tables_and_figures(tmp_path: Path) -> None:
     assert "MDE (80 %)" in summary and "16 / 32" in summary
     for figure in ("forest.png", "learning_curves.png", "example_predictions.png"):
         assert (run_dir / figure).stat().st_size > 5000, figure
+
+
+def test_old_per_cell_results_are_refused_with_one_line(tmp_path: Path) -> None:
+    from medgan.errors import DataError
+
+    _plant(tmp_path / "run")
+    pd.DataFrame([{"fraction": 1.0, "arm": "none", "ratio": 0, "seed": 0, "region": "WT", "metric": "dice",
+                   "value": 0.5}]).to_csv(tmp_path / "run" / "results.csv", index=False)
+    with pytest.raises(DataError, match="no per-case rows"):
+        read_run([tmp_path / "run"])

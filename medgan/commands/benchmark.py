@@ -24,6 +24,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard", help="run only shard i of n (i/n, e.g. 0/8 for a SLURM array index); "
                                         "merge the shards with medgan report")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    parser.add_argument("--data", type=Path, help="dataset folder to use instead of the pipeline's data.path "
+                                                  "(same modalities and labels, e.g. a larger simulated cohort)")
     parser.set_defaults(run=run)
 
 
@@ -34,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     summary = run_pipeline_file(args.pipeline, out=args.out, quick=args.quick, workers=args.workers,
-                                shard=args.shard, device=args.device)
+                                shard=args.shard, device=args.device, data=args.data)
     print(f"report: {summary} (full report: {summary.with_name('report.md')})")
     return 0

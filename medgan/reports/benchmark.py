@@ -104,6 +104,10 @@ def read_run(run_dirs: Sequence[str | Path]) -> Run:
             raise DataError(run / "results.csv", "no results.csv here; is this a benchmark run folder?")
         for name in frames:
             frames[name].append(_read_csv(run / f"{name}.csv"))
+        results = frames["results"][-1]
+        if not results.empty and not {"case", "fold", "cases"} <= set(results.columns):
+            raise DataError(run / "results.csv", "has no per-case rows (written by an older medgan, before "
+                                                 "cross-validation); rerun the benchmark into a new folder")
         if (run / "examples").is_dir():
             examples += sorted((run / "examples").glob("*.npz"))
     first = Path(run_dirs[0])
@@ -319,9 +323,9 @@ def effect_by_region_table(run: Run, metric: str) -> str:
         for region in regions:
             x = per_region[region].get((cases, arm, ratio))
             e = x["effect"] if x else None
-            cells.append("n/a" if e is None or math.isnan(e.mean) else
-                         f"{_signed(e.mean, m.fmt)} [{_signed(e.ci_low, m.fmt)}, {_signed(e.ci_high, m.fmt)}] "
-                         f"(n {e.n_pairs})")
+            counts = f"(n {e.n_pairs}; n/a {x['na']}; missing {x['missing']})" if x else ""
+            cells.append(f"n/a {counts}" if e is None or math.isnan(e.mean) else
+                         f"{_signed(e.mean, m.fmt)} [{_signed(e.ci_low, m.fmt)}, {_signed(e.ci_high, m.fmt)}] {counts}")
         rows.append([_size_label(run, cases), arm_label(arm, ratio), *cells])
     return _markdown(["training", "arm vs none", *regions], rows)
 
@@ -481,7 +485,8 @@ def write_report(run_dir: str | Path, run_dirs: Sequence[str | Path] | None = No
             report += [f"## {mi.title}{u}: cases with a lesion", "",
                        "mean ± SD over (test case, seed); n = values, n/a = region absent from the case's "
                        "reference, missing = planned results not in the run.", "",
-                       metric_table(run, metric_name), "", "Difference to `none` [95 % CI] (n pairs):", "",
+                       metric_table(run, metric_name), "",
+                       "Difference to `none` [95 % CI] (n pairs; n/a pairs; missing pairs):", "",
                        effect_by_region_table(run, metric_name), ""]
         if healthy_ids(run) & set(run.results["case"]) and "false_positive_ml" in set(run.results["metric"]):
             report += ["## Healthy test cases (no foreground in the reference)", "",
