@@ -321,7 +321,7 @@ def run_cell(pipeline: Pipeline, data: BenchmarkData, out: Path, cell: Cell, dev
         result = backend.run(training, data.get(fold.val), data.get(fold.test), cell.seed, augment,
                              workdir=out / "work" / cell.key)
     cell_fields = {**asdict(cell), "fraction": cell.fraction if cell.fraction is not None else float("nan")}
-    rows = [{**cell_fields, "healthy": data.healthy[row["case"]], **row} for row in result.rows]
+    rows = [{**cell_fields, "healthy": data.healthy.get(row["case"], False), **row} for row in result.rows]
     record = {"cell": asdict(cell), "rows": rows, "log": result.log, "seconds": time.perf_counter() - started,
               "cpu_seconds": time.process_time() - cpu, "n_train_real": cell.cases, "n_added": extra,
               "n_train_total": len(training),
