@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medgan.io.layouts import add_format_option
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -19,8 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--include-original", action="store_true", help="also copy the original cases")
     parser.add_argument("--preview", action="store_true", help="write OUT/preview.png montage")
-    parser.add_argument("--format", default="auto", choices=["auto", "folder", "msd", "nnunet", "brats"],
-                        help="input layout (default: detect)")
+    add_format_option(parser, help="input layout (default: detect)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
