@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medgan.config import seed_value
 from medgan.io.layouts import add_format_option
 
 
@@ -17,7 +18,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("out", type=Path, help="output folder (outside the input)")
     parser.add_argument("--copies", type=int, default=1, help="augmented copies per case (default: 1)")
     parser.add_argument("--config", type=Path, help="augmentation YAML (default: the default preset)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    parser.add_argument("--seed", type=seed_value, default=0,
+                        help="base seed, a whole number in [0, 2**63 - 1] (default: 0)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--include-original", action="store_true", help="also copy the original cases")
     parser.add_argument("--preview", action="store_true", help="write OUT/preview.png montage")

@@ -9,6 +9,7 @@ output folder is itself a dataset that ``medgan inspect``, MONAI and nnU-Net rea
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from medgan.io.atomic import write_text_atomic
 from medgan.io.datasets import Dataset
 from medgan.io.image import write_image
 from medgan.io.layouts import get_layout
+from medgan.io.outdir import OwnedFolder
 
 RECORDS = Path(".medgan") / "records"
 
@@ -27,9 +29,18 @@ RECORDS = Path(".medgan") / "records"
 class DatasetWriter:
     """Writes cases named by new ids into ``out`` in the layout of ``source``.
 
+    Unless ``claim=False``, the writer owns ``out`` until :meth:`finish` (or :meth:`close`): it holds
+    an :class:`~medgan.io.outdir.OwnedFolder` lock, so a second writer is refused, ``out`` must be new,
+    empty or made by medgan, and a folder written with other ``params`` is refused.
+
     Args:
         source: the dataset whose layout, modalities and ``dataset.json`` the output follows.
         out: output folder; must not lie inside the source dataset.
+        command: what writes the folder (recorded; a folder made by another command is refused).
+        params: everything that decides the output (seed, run, options), recorded and compared on
+            resume; ``None`` checks the command only.
+        claim: ``False`` when the caller already holds the folder (an ``OwnedFolder`` around the run,
+            worker processes of one run).
 
     Example:
         >>> writer = DatasetWriter(dataset, "augmented")  # doctest: +SKIP
@@ -38,7 +49,8 @@ class DatasetWriter:
         >>> writer.finish()  # doctest: +SKIP
     """
 
-    def __init__(self, source: Dataset, out: str | Path) -> None:
+    def __init__(self, source: Dataset, out: str | Path, command: str = "medgan dataset writer",
+                 params: dict[str, Any] | None = None, claim: bool = True) -> None:
         self.source = source
         self.out = Path(out)
         root, target = source.root.resolve(), self.out.resolve()
@@ -47,6 +59,22 @@ class DatasetWriter:
                               "choose a folder outside it (input data is never modified)")
         self.layout = get_layout(source.layout)
         self.naming = self.layout.naming(source)
+        self.folder: OwnedFolder | None = None
+        if claim:
+            self.folder = OwnedFolder(self.out, command, params)
+            self.folder.acquire()
+            weakref.finalize(self, self.folder.release)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give up the output folder (its lock) without writing the manifest."""
+        if self.folder is not None:
+            self.folder.release()
 
     def paths(self, case_id: str, modalities: list[str], labelled: bool = True) -> tuple[list[Path], Path | None]:
         """Relative image paths (one per file) and label path of case ``case_id`` in this layout."""
@@ -105,13 +133,15 @@ class DatasetWriter:
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
     def finish(self) -> Path:
-        """Write ``manifest.csv`` (and the layout's ``dataset.json``, if it has one); return the manifest path."""
+        """Write ``manifest.csv`` (and the layout's ``dataset.json``, if it has one), give up the
+        folder, and return the manifest path."""
         rows = self.records()
         manifest = self.out / "manifest.csv"
         write_text_atomic(manifest, pd.DataFrame(rows).to_csv(index=False))
         description = self.layout.description(self.source, rows)
         if description is not None:
             write_text_atomic(self.out / "dataset.json", json.dumps(description, indent=2))
+        self.close()
         return manifest
 
 
