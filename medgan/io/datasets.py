@@ -80,6 +80,7 @@ def load_case(ref: CaseRef, root: Path, layout: str, tolerance_mm: float = AFFIN
     first_path, first_meta = None, None
     for path in ref.images:
         array, meta = read_image(path)
+        warnings.extend(f"{path}: {note}" for note in meta.pop("read_warnings", []))
         check_finite(path, array)
         if first_meta is None:
             first_path, first_meta = path, meta
@@ -110,6 +111,7 @@ def load_case(ref: CaseRef, root: Path, layout: str, tolerance_mm: float = AFFIN
     case: dict[str, Any] = {"image": image, "meta": meta, "id": ref.id}
     if ref.label is not None:
         label, label_meta = read_image(ref.label)
+        warnings.extend(f"{ref.label}: {note}" for note in label_meta.pop("read_warnings", []))
         check_same_grid(first_path, first_meta, ref.label, label_meta, tolerance_mm)
         if label.shape[0] != 1:
             raise DataError(ref.label, f"label has {label.shape[0]} channels; expected one label map")
@@ -181,7 +183,7 @@ def load_dataset(
         # a fatal problem ("no image files found") after files were skipped: name the first skipped file
         if problems:
             first = problems[0]
-            raise DataError(first.path, f"{first.problem} (and so {error.path}: {error.problem})") from None
+            raise DataError(first.path, f"{first.problem} ({error.path}: {error.problem})") from None
         raise
     cases, names_ = found.cases, found.modalities
     if modalities is not None:

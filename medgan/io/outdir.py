@@ -54,14 +54,18 @@ class OwnedFolder:
         command: what writes it, e.g. ``"medgan augment"``; a folder made by another command is refused.
         params: everything that decides the output (JSON-serialisable). ``None`` records and checks
             the command only.
+        wait: seconds to wait for another live run to give the folder back before refusing (0:
+            refuse at once). For jobs that may meet on purpose, like benchmark shards.
 
     Raises:
         DataError: ``path`` is a file, a folder of something else, in use by another run, or was
             written with other parameters; each message says what to do.
     """
 
-    def __init__(self, path: str | Path, command: str, params: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: str | Path, command: str, params: dict[str, Any] | None = None,
+                 wait: float = 0.0) -> None:
         self.path = Path(path)
+        self.wait = float(wait)
         self.command = command
         self.params = canonical(params)
         self.meta = self.path / META_DIR
@@ -83,7 +87,7 @@ class OwnedFolder:
             return
         self._check_writable_folder()
         self.meta.mkdir(parents=True, exist_ok=True)
-        _take_lock(self.lock, self.command)
+        _take_lock(self.lock, self.command, self.wait)
         self._held = True
         try:
             self._check_record()
@@ -109,7 +113,8 @@ class OwnedFolder:
         path = self.path
         if path.exists() and not path.is_dir():
             raise DataError(path, "exists and is not a folder; give the path of a new or empty folder")
-        if path.is_dir() and not (path / META_DIR).is_dir() and any(path.iterdir()):
+        entries = [entry.name for entry in path.iterdir()] if path.is_dir() else []
+        if entries and META_DIR not in entries:  # one listing: a run creating .medgan/ right now is seen
             raise DataError(path, "folder is not empty and was not written by medgan; medgan writes only into "
                                   "a new or empty folder (or one it made itself): choose another folder")
 
@@ -279,11 +284,14 @@ def _guard(meta: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _take_lock(lock: Path, command: str) -> None:
+def _take_lock(lock: Path, command: str, wait: float = 0.0) -> None:
     key = str(lock.resolve())
     me = {**_identity(), "command": command, "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     payload = json.dumps(me, sort_keys=True).encode()
-    for attempt in range(50):
+    give_up = time.monotonic() + wait
+    attempt = 0
+    while attempt < 50:
+        attempt += 1
         new = lock.with_name(f".{LOCK_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         new.write_bytes(payload)
         try:
@@ -308,13 +316,17 @@ def _take_lock(lock: Path, command: str) -> None:
             raw, holder = _read_lock(lock)
             if raw is None:
                 continue  # released meanwhile: try again
-            if not raw and attempt < 10:
+            if not raw and attempt < 20:
                 time.sleep(0.05)  # being written without hard links: look again
                 continue
             if holder is not None and _same_process(holder, me):
                 _HELD[key] = _HELD.get(key, 0) + 1  # this process already holds it
                 return
             if holder is not None and holder_alive(holder):
+                if time.monotonic() < give_up:
+                    attempt = 0
+                    time.sleep(min(1.0, max(0.0, give_up - time.monotonic())))
+                    continue
                 raise DataError(lock.parent.parent, _in_use(holder, lock))
             with _guard(lock.parent):  # stale: take it over unless someone else just did
                 if _read_lock(lock)[0] == raw:
