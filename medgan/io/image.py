@@ -246,12 +246,17 @@ def _collect_library_warnings() -> Iterator[list[str]]:
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            notes.append(f"nibabel: {record.getMessage()}")
+            text = " ".join(record.getMessage().split())
+            if f"nibabel: {text}" not in notes:
+                notes.append(f"nibabel: {text}")
 
-    logger = logging.getLogger("nibabel")
-    handler, propagate = Collect(logging.WARNING), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+    # nibabel's header checks log to "nibabel.global", which has its own stream handler
+    loggers = [logging.getLogger("nibabel"), logging.getLogger("nibabel.global")]
+    saved = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [Collect(logging.WARNING)]
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -261,8 +266,10 @@ def _collect_library_warnings() -> Iterator[list[str]]:
             if text not in notes:
                 notes.append(text)
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+        for logger, (handlers, propagate, level) in zip(loggers, saved):
+            logger.handlers = handlers
+            logger.propagate = propagate
+            logger.setLevel(level)
 
 
 def _read_itk(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
