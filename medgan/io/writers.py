@@ -2,8 +2,9 @@
 
 Each case's files are written first (each atomically), then a small JSON record of the case; a case
 with a record is finished, so an interrupted job re-run skips it. :meth:`DatasetWriter.finish`
-gathers the records into ``manifest.csv`` and, for MSD and nnU-Net, writes ``dataset.json``, so the
-output folder is itself a dataset that ``medgan inspect``, MONAI and nnU-Net read.
+gathers the records into ``manifest.csv`` and writes the layout's ``dataset.json`` (MSD, nnU-Net), so
+the output folder is itself a dataset that ``medgan inspect``, MONAI and nnU-Net read. Where files go
+is the layout's business (:mod:`medgan.io.layouts`); the writer has no layout-specific code.
 """
 
 from __future__ import annotations
