@@ -1,6 +1,6 @@
 """Long fault-injection runs for the io and augment layer (the fast versions are in tests/).
 
-    python scripts/fault_injection.py --kills 20 --races 5 --headers 2000 [--cases 6] [--work DIR]
+    python scripts/fault_injection.py --kills 20 --races 5 --headers 2000 [--cases 6] [--shape 48 48 40]
 
 - kills: ``medgan augment`` killed with SIGKILL at a random point (after a random number of finished
   copies, plus 0-50 ms), then resumed with the same command; the output must equal an uninterrupted
@@ -29,10 +29,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import make_folder, tree_digest  # noqa: E402
+from tests.conftest import random_label, save_nifti, tree_digest  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 AUGMENT = [sys.executable, "-m", "medgan", "augment"]
+
+
+def make_dataset(root: Path, cases: int, shape: tuple[int, int, int]) -> Path:
+    """``images/`` (two modalities, int16) + ``labels/`` (uint8, values 0-3) of the given shape."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for i in range(cases):
+        for modality in ("t1", "t2"):
+            save_nifti(root / "images" / f"case{i:02d}_{modality}.nii.gz",
+                       rng.normal(300, 60, shape).astype(np.int16))
+        label = np.zeros(shape, np.uint8)
+        small = random_label(rng)
+        label[: small.shape[0], : small.shape[1], : small.shape[2]] = small
+        label[tuple(slice(n // 3, n // 2) for n in shape)] = 2
+        save_nifti(root / "labels" / f"case{i:02d}.nii.gz", label)
+    return root
 
 
 def _output(root: Path) -> dict[str, str]:
@@ -149,6 +166,7 @@ def main() -> int:
     parser.add_argument("--races", type=int, default=5, help="two-writer trials (default 5)")
     parser.add_argument("--headers", type=int, default=2000, help="perturbed headers (default 2000)")
     parser.add_argument("--cases", type=int, default=6, help="cases in the test dataset (default 6)")
+    parser.add_argument("--shape", type=int, nargs=3, default=[48, 48, 40], help="volume shape (default 48 48 40)")
     parser.add_argument("--copies", type=int, default=3, help="augmented copies per case (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill points (default 0)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary folder, removed)")
@@ -156,7 +174,7 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="medgan-faults-"))
     started = time.perf_counter()
     try:
-        src = make_folder(work / "src", n=args.cases, modalities=("t1", "t2"), unlabelled=0)
+        src = make_dataset(work / "src", args.cases, tuple(args.shape))
         results = kills(work, src, args.kills, args.copies, random.Random(args.seed))
         results += races(work, src, args.races, args.copies)
         results += headers(work, args.headers) if args.headers else []

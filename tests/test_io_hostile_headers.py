@@ -102,7 +102,8 @@ def _write(path: Path, raw: bytes) -> None:
 
 
 def _nibabel_reading(path: Path) -> np.ndarray:
-    img = nib.load(str(path))
+    with nib.imageglobals.LoggingOutputSuppressor():  # the reference reading: its header fixes stay quiet
+        img = nib.load(str(path))
     scaled = float(img.dataobj.slope) != 1.0 or float(img.dataobj.inter) != 0.0
     data = img.get_fdata(dtype=np.float32) if scaled else np.asarray(img.dataobj.get_unscaled())
     return data[None] if data.ndim <= 3 else np.moveaxis(data, -1, 0)
