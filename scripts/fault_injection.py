@@ -2,9 +2,11 @@
 
     python scripts/fault_injection.py --kills 20 --races 5 --headers 2000 [--cases 6] [--shape 48 48 40]
 
-- kills: ``medgan augment`` killed with SIGKILL at a random point (after a random number of finished
-  copies, plus 0-50 ms), then resumed with the same command; the output must equal an uninterrupted
-  run byte for byte, the input must keep its SHA-256, and no temporary file may remain.
+- kills: ``medgan augment`` killed with SIGKILL at a uniformly random time within the writing window
+  of an uninterrupted run (odd trials: the first moment after that time at which an atomic write is
+  in progress, so that the kill leaves temporary files behind), then resumed with the same command;
+  the output must equal the uninterrupted run byte for byte, the input must keep its SHA-256, and no
+  temporary file may remain.
 - races: two ``medgan augment`` with different seeds into one folder at once; exactly one must
   finish, the other must be refused with one line, and the output must equal the winner's alone.
 - headers: random header perturbations (hypothesis, not derandomized) of a small NIfTI read by
@@ -61,32 +63,62 @@ def _run(src: Path, out: Path, seed: int, copies: int) -> subprocess.CompletedPr
                            "--no-progress"], capture_output=True, text=True, env=ENV, timeout=1800)
 
 
+def _start(src: Path, out: Path, seed: int, copies: int) -> subprocess.Popen:
+    return subprocess.Popen([*AUGMENT, str(src), str(out), "--copies", str(copies), "--seed", str(seed),
+                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+
+
+def _wait_for(process: subprocess.Popen, path: Path) -> float:
+    """Poll until ``path`` exists (or the process ends); the time it appeared."""
+    while not path.exists() and process.poll() is None:
+        time.sleep(0.001)
+    return time.perf_counter()
+
+
+def _temporary(out: Path) -> bool:
+    """True when a temporary file of an atomic write exists in the output's image or label folder."""
+    for folder in (out / "images", out / "labels"):
+        try:
+            if any(entry.name.endswith(".tmp") for entry in os.scandir(folder)):
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 def kills(work: Path, src: Path, n: int, copies: int, rng: random.Random) -> list[bool]:
+    """Kill at random times within the writing window of an uninterrupted run, then resume."""
     reference = work / "reference"
-    _run(src, reference, 5, copies).check_returncode()
+    process = _start(src, reference, 5, copies)
+    started = _wait_for(process, reference / ".medgan" / "lock")
+    window = _wait_for(process, reference / "manifest.csv") - started
+    if process.wait() != 0:
+        raise SystemExit("the uninterrupted reference run failed")
     total = len(list((reference / ".medgan" / "records").glob("*.json")))
+    print(f"reference: {total} copies written in {window:.2f} s after the lock was taken", flush=True)
     results = []
     for trial in range(n):
         out = work / f"kill{trial}"
-        count, extra = rng.randrange(0, total), rng.uniform(0, 0.05)
+        mid_write = trial % 2 == 1  # odd trials: the moment a temporary file is seen, after a random delay
+        delay = rng.uniform(0, window * (0.8 if mid_write else 1.0))
         before = tree_digest(src)
-        process = subprocess.Popen([*AUGMENT, str(src), str(out), "--copies", str(copies), "--seed", "5",
-                                    "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-        killed = False
-        while process.poll() is None:
-            if len(list((out / ".medgan" / "records").glob("*.json"))) >= count:
-                time.sleep(extra)
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                killed = True
-                break
-            time.sleep(0.001)
+        process = _start(src, out, 5, copies)
+        _wait_for(process, out / ".medgan" / "lock")
+        time.sleep(delay)
+        if mid_write:
+            while process.poll() is None and not _temporary(out):
+                time.sleep(0.0005)
+        killed = process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        done = len(list((out / ".medgan" / "records").glob("*.json")))
         debris = len([p for p in out.rglob("*") if p.name.endswith(".tmp")])
         resumed = _run(src, out, 5, copies)
         same = resumed.returncode == 0 and _output(out) == _output(reference)
         clean = not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
         ok = same and clean and tree_digest(src) == before
-        print(f"kill {trial:2d}: after {count:3d}/{total} copies + {extra * 1000:4.1f} ms, killed={killed}, "
+        when = f"first write after {delay:5.2f} s" if mid_write else f"at {delay:5.2f} s"
+        print(f"kill {trial:2d}: {when}, killed={killed}, {done:3d}/{total} copies recorded, "
               f"temporary files left by the kill={debris}, resume identical={same}, clean={clean}: "
               f"{'ok' if ok else 'FAILED'}", flush=True)
         results.append(ok)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from medgan.cli import main
 from medgan.errors import DataError
 from medgan.io import read_image
-from medgan.io.image import MAX_ABS_VALUE, PIXDIM_TOLERANCE, SPACING_RANGE_MM
+from medgan.io.image import MAX_ABS_VALUE, PIXDIM_TOLERANCE, SPACING_RANGE_MM, _collect_library_warnings
 from tests.conftest import tree_digest
 
 #: NIfTI-1 header fields: name -> (byte offset, dtype, count)
@@ -102,7 +102,7 @@ def _write(path: Path, raw: bytes) -> None:
 
 
 def _nibabel_reading(path: Path) -> np.ndarray:
-    with nib.imageglobals.LoggingOutputSuppressor():  # the reference reading: its header fixes stay quiet
+    with _collect_library_warnings():  # the reference reading: its header fixes stay quiet
         img = nib.load(str(path))
     scaled = float(img.dataobj.slope) != 1.0 or float(img.dataobj.inter) != 0.0
     data = img.get_fdata(dtype=np.float32) if scaled else np.asarray(img.dataobj.get_unscaled())
