@@ -24,8 +24,9 @@ $(DEV): pyproject.toml | $(PY)
 
 setup: $(CORE)
 
+# one thread per process: the demo's stages are small, and extra threads only contend for the cores
 demo: $(CORE)
-	$(VENV)/bin/medgan demo
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/medgan demo
 
 test: $(DEV)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q

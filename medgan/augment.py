@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from medgan.config import check_seed, config_to_dict
 from medgan.errors import ConfigError
 from medgan.io import CaseRef, Dataset, DatasetWriter, load_dataset
+from medgan.io.outdir import OwnedFolder
 from medgan.transforms.config import AugmentConfig, build_pipeline, load_augment_config
 from medgan.transforms.presets import default_config
 
@@ -42,9 +44,13 @@ class AugmentSummary:
 
 
 def copy_seed(seed: int, case_id: str, copy: int) -> int:
-    """The seed of copy ``copy`` of case ``case_id``: a 32-bit hash of the three, stable across runs."""
+    """The seed of copy ``copy`` of case ``case_id``: a 32-bit hash of the three, stable across runs.
+
+    ``seed`` is used whole (no wrapping): seeds below 2**32 give the values they always gave, and
+    larger ones differ from them.
+    """
     digest = int.from_bytes(hashlib.sha256(case_id.encode("utf-8")).digest()[:8], "little")
-    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, digest, int(copy)]).generate_state(1)[0])
+    return int(np.random.SeedSequence([int(seed), digest, int(copy)]).generate_state(1)[0])
 
 
 def copy_id(case_id: str, copy: int) -> str:
@@ -100,7 +106,7 @@ def _pipeline(config: AugmentConfig, spatial_dims: int) -> Any:
 
 def _run_job(job: _Job) -> tuple[int, int]:
     """Write the missing outputs of one case; return ``(written, skipped)``."""
-    writer = DatasetWriter(job.dataset, job.out)
+    writer = DatasetWriter(job.dataset, job.out, claim=False)  # the run holds the folder
     todo = [k for k in range(job.copies) if not writer.done(copy_id(job.ref.id, k))]
     original = job.include_original and not writer.done(job.ref.id)
     total = job.copies + int(job.include_original)
@@ -160,7 +166,8 @@ def augment_dataset(dataset: str | Path, out: str | Path, copies: int, config: A
 
     Raises:
         ConfigError: bad config or options, or ``out`` inside the input.
-        DataError: an unreadable input case.
+        DataError: an unreadable input case; ``out`` a file, a folder of something else, in use by
+            another run, or written with other parameters (see :class:`medgan.io.outdir.OwnedFolder`).
     """
     from tqdm import tqdm
 
@@ -168,8 +175,9 @@ def augment_dataset(dataset: str | Path, out: str | Path, copies: int, config: A
         raise ConfigError(f"--copies must be at least 1, got {copies}")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    seed = check_seed(seed, "--seed")
     source = load_dataset(dataset, format=format)
-    writer = DatasetWriter(source, out)  # refuses an output inside the input
+    writer = DatasetWriter(source, out, claim=False)  # refuses an output inside the input
     refs = [ref for ref in source.cases if ref.label is not None]
     if not refs:
         raise ConfigError(f"{dataset}: no labelled cases to augment")
@@ -177,23 +185,32 @@ def augment_dataset(dataset: str | Path, out: str | Path, copies: int, config: A
     dims = first["image"].ndim - 1
     cfg = load_augment_config(default_config(dims) if config is None else config)
     build_pipeline(cfg, spatial_dims=dims)  # config errors before any work
-    jobs = (_Job(source, ref, Path(out), cfg, copies, seed, include_original) for ref in refs)
-    written = skipped = 0
-    bar = tqdm(total=len(refs), unit="case", desc="augment", disable=not progress)
-    try:
-        for done, skip in _map(jobs, workers, np.dtype(first["label"].dtype)):
-            written, skipped = written + done, skipped + skip
-            bar.update(1)
-    finally:
-        bar.close()
-    manifest = writer.finish()
-    summary = AugmentSummary(Path(out), len(refs), written, skipped, len(source.cases) - len(refs), manifest)
-    if preview:
-        from medgan.augment_preview import write_preview
+    params = {"input": str(source.root.resolve()), "format": source.layout, "copies": copies, "seed": seed,
+              "include_original": include_original, "config_sha256": config_hash(cfg)}
+    with OwnedFolder(out, "medgan augment", params):  # one writer, same parameters, no debris
+        jobs = (_Job(source, ref, Path(out), cfg, copies, seed, include_original) for ref in refs)
+        written = skipped = 0
+        bar = tqdm(total=len(refs), unit="case", desc="augment", disable=not progress)
+        try:
+            for done, skip in _map(jobs, workers, np.dtype(first["label"].dtype)):
+                written, skipped = written + done, skipped + skip
+                bar.update(1)
+        finally:
+            bar.close()
+        manifest = writer.finish()
+        summary = AugmentSummary(Path(out), len(refs), written, skipped, len(source.cases) - len(refs), manifest)
+        if preview:
+            from medgan.augment_preview import write_preview
 
-        shown = [r.id for r in refs[:4]]
-        summary.preview = write_preview(source, Path(out), shown, Path(out) / "preview.png")
+            shown = [r.id for r in refs[:4]]
+            summary.preview = write_preview(source, Path(out), shown, Path(out) / "preview.png")
     return summary
+
+
+def config_hash(config: AugmentConfig) -> str:
+    """SHA-256 of an augmentation config's resolved settings (what the output folder records)."""
+    text = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _map(jobs: Iterator[_Job], workers: int, label_dtype: np.dtype) -> Iterator[tuple[int, int]]:

@@ -18,12 +18,58 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 
 from medgan.errors import ConfigError
 from medgan.io.atomic import write_text_atomic
 
 T = TypeVar("T")
+
+#: the largest seed medgan accepts. numpy's generators take any integer >= 0, torch any in
+#: [-2**63, 2**64 - 1] but wraps negative ones (-1 becomes 2**64 - 1); seeds are also stored in CSV and
+#: JSON tables read back as int64. So a seed is an integer in [0, 2**63 - 1], never wrapped.
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(value: Any, where: str = "seed") -> int:
+    """Return ``value`` as a seed, or raise a :class:`ConfigError` naming ``where``.
+
+    A seed is an integer in ``[0, MAX_SEED]``; values outside are refused instead of being wrapped
+    (``2**70`` is not ``0``, ``-1`` is not ``4294967295``). Booleans and non-integral floats are refused.
+
+    Example:
+        >>> check_seed(7)
+        7
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ConfigError(f"{where}: a seed must be a whole number in [0, 2**63 - 1], got {value!r}")
+    value = int(value)
+    if not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{where}: seed {value} is outside [0, 2**63 - 1] (= {MAX_SEED}); "
+                          "medgan does not wrap seeds, choose one in that range")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """``argparse`` type for ``--seed``: an integer in ``[0, 2**63 - 1]``, refused (not wrapped) otherwise.
+
+    Example:
+        >>> parser.add_argument("--seed", type=seed_value, default=0)  # doctest: +SKIP
+    """
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed must be a whole number in [0, 2**63 - 1], got {text!r}") from None
+    try:
+        return check_seed(value, "seed")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("seed: ")) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -151,6 +151,61 @@ def zero_spacing(root: Path) -> tuple[Path, str]:
     return path, "implausible voxel spacing"
 
 
+def _edit_header(root: Path, edit: Callable[[bytearray], None], gz: bool = False) -> Path:
+    """Rewrite ``case00_t1`` as a single-file NIfTI with ``edit`` applied to its bytes."""
+    make_folder(root)
+    raw = bytearray(gzip.decompress(_image(root).read_bytes()))
+    edit(raw)
+    _image(root).unlink()
+    path = _image(root) if gz else root / "images" / "case00_t1.nii"
+    path.write_bytes(gzip.compress(bytes(raw)) if gz else bytes(raw))
+    return path
+
+
+def vox_offset_in_header(root: Path) -> tuple[Path, str]:
+    def edit(raw: bytearray) -> None:
+        raw[108:112] = np.array([0.0], "<f4").tobytes()  # voxels "start" at byte 0: the header is read as data
+    return _edit_header(root, edit), "vox_offset 0 lies inside the header"
+
+
+def relabelled_dtype(root: Path) -> tuple[Path, str]:
+    def edit(raw: bytearray) -> None:  # float32 voxels declared as uint8: a quarter of the data would be read
+        raw[70:74] = np.array([2, 8], "<i2").tobytes()
+    return _edit_header(root, edit, gz=True), "holds more voxel data than its header describes"
+
+
+def pixdim_disagrees(root: Path) -> tuple[Path, str]:
+    def edit(raw: bytearray) -> None:  # pixdim[1] 1.6 while the sform says 1.5 mm
+        raw[80:84] = np.array([1.6], "<f4").tobytes()
+    return _edit_header(root, edit, gz=True), "disagrees with the voxel size of the header's affine"
+
+
+def pixdim_tiny(root: Path) -> tuple[Path, str]:
+    def edit(raw: bytearray) -> None:
+        raw[80:84] = np.array([1e-30], "<f4").tobytes()
+    return _edit_header(root, edit), "implausible voxel spacing"
+
+
+def pixdim_huge(root: Path) -> tuple[Path, str]:
+    def edit(raw: bytearray) -> None:
+        raw[80:84] = np.array([1e30], "<f4").tobytes()
+    return _edit_header(root, edit), "implausible voxel spacing"
+
+
+def absurd_values(root: Path) -> tuple[Path, str]:
+    def edit(raw: bytearray) -> None:  # scl_slope 1e30 on float32 voxels around 100
+        raw[112:116] = np.array([1e30], "<f4").tobytes()
+    return _edit_header(root, edit), "are implausible"
+
+
+def only_image_is_a_symlink_out(root: Path) -> tuple[Path, str]:
+    make_folder(root, n=1, modalities=("t1",), unlabelled=0)
+    outside = root.parent / "outside.nii.gz"
+    os.replace(_image(root), outside)
+    os.symlink(outside, _image(root))
+    return _image(root), "symlink resolves outside the dataset root"
+
+
 def bad_json(root: Path) -> tuple[Path, str]:
     make_nnunet(root)
     (root / "dataset.json").write_text("{ not json")
@@ -174,7 +229,8 @@ def undeclared_label(root: Path) -> tuple[Path, str]:
 BROKEN: dict[str, Callable[[Path], tuple[Path, str]]] = {f.__name__: f for f in [
     corrupt_bytes, truncated_gzip, truncated_plain, shape_mismatch, affine_mismatch, modality_mismatch,
     nan_voxels, float_label, negative_label, missing_listed_file, parent_escape, absolute_path, symlink_out,
-    absurd_dimensions, zero_spacing, bad_json, nnunet_missing_channel, undeclared_label]}
+    absurd_dimensions, zero_spacing, bad_json, nnunet_missing_channel, undeclared_label, vox_offset_in_header,
+    relabelled_dtype, pixdim_disagrees, pixdim_tiny, pixdim_huge, absurd_values, only_image_is_a_symlink_out]}
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medgan.config import seed_value
+from medgan.io.layouts import add_format_option
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -15,12 +18,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("out", type=Path, help="output folder (outside the input)")
     parser.add_argument("--copies", type=int, default=1, help="augmented copies per case (default: 1)")
     parser.add_argument("--config", type=Path, help="augmentation YAML (default: the default preset)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    parser.add_argument("--seed", type=seed_value, default=0,
+                        help="base seed, a whole number in [0, 2**63 - 1] (default: 0)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--include-original", action="store_true", help="also copy the original cases")
     parser.add_argument("--preview", action="store_true", help="write OUT/preview.png montage")
-    parser.add_argument("--format", default="auto", choices=["auto", "folder", "msd", "nnunet", "brats"],
-                        help="input layout (default: detect)")
+    add_format_option(parser, help="input layout (default: detect)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 

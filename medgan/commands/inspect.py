@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from medgan.io.layouts import add_format_option
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("inspect", help="describe a dataset and list its problems",
                                  description="Describe every case of a dataset and list every problem found. "
                                              "Exits 0 only when the dataset is valid.")
     parser.add_argument("dataset", type=Path, help="dataset folder")
-    parser.add_argument("--format", default="auto", choices=["auto", "folder", "msd", "nnunet", "brats"],
-                        help="dataset layout (default: detect)")
+    add_format_option(parser, help="dataset layout (default: detect)")
     parser.add_argument("--csv", type=Path, help="also write the table to this CSV file")
     parser.set_defaults(run=run)
 

@@ -2,24 +2,35 @@
 
 The one data representation of medgan is the *case*: ``{"image": (C, X, Y[, Z]),
 "label": (1, X, Y[, Z]), "meta": {...}, "id": str}``.
+
+The names below are imported on first use, so that ``medgan.io.outdir`` or ``medgan.io.atomic``
+alone do not pull in nibabel and pandas.
 """
 
-from medgan.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from medgan.io.datasets import LAYOUTS, CaseRef, Dataset, detect_layout, load_case, load_dataset
-from medgan.io.image import read_image, write_image
-from medgan.io.writers import DatasetWriter
+from __future__ import annotations
 
-__all__ = [
-    "LAYOUTS",
-    "CaseRef",
-    "Dataset",
-    "DatasetWriter",
-    "atomic_path",
-    "detect_layout",
-    "load_case",
-    "load_dataset",
-    "read_image",
-    "write_bytes_atomic",
-    "write_image",
-    "write_text_atomic",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "LAYOUTS": "datasets", "CaseRef": "datasets", "Dataset": "datasets", "detect_layout": "datasets",
+    "load_case": "datasets", "load_dataset": "datasets",
+    "DatasetWriter": "writers",
+    "OwnedFolder": "outdir",
+    "atomic_path": "atomic", "write_bytes_atomic": "atomic", "write_text_atomic": "atomic",
+    "read_image": "image", "write_image": "image",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'medgan.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"medgan.io.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

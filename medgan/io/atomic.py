@@ -36,6 +36,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             if extra.name != target.name:
                 os.replace(extra, target.parent / extra.name)
         os.replace(tmp, target)
+    except OSError as error:
+        if error.filename is None:  # a failed write() (full disk, ...) names no file: name the target
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 

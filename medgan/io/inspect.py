@@ -60,5 +60,5 @@ def inspect_dataset(path: str | Path, format: str = "auto", progress: bool = Tru
         rows.append(row)
     columns = ["case", "split", "labelled", "shape", "spacing", "orientation", "modalities", "dtype",
                "label_values", "label_voxels", "status", "notes"]
-    table = pd.DataFrame(rows, columns=columns).fillna("")
+    table = pd.DataFrame(rows, columns=columns).astype(object).fillna("")
     return dataset, table, problems

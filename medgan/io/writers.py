@@ -2,14 +2,15 @@
 
 Each case's files are written first (each atomically), then a small JSON record of the case; a case
 with a record is finished, so an interrupted job re-run skips it. :meth:`DatasetWriter.finish`
-gathers the records into ``manifest.csv`` and, for MSD and nnU-Net, writes ``dataset.json``, so the
-output folder is itself a dataset that ``medgan inspect``, MONAI and nnU-Net read.
+gathers the records into ``manifest.csv`` and writes the layout's ``dataset.json`` (MSD, nnU-Net), so
+the output folder is itself a dataset that ``medgan inspect``, MONAI and nnU-Net read. Where files go
+is the layout's business (:mod:`medgan.io.layouts`); the writer has no layout-specific code.
 """
 
 from __future__ import annotations
 
-import copy
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ import pandas as pd
 from medgan.errors import ConfigError, DataError
 from medgan.io.atomic import write_text_atomic
 from medgan.io.datasets import Dataset
-from medgan.io.image import image_suffix, write_image
+from medgan.io.image import write_image
+from medgan.io.layouts import get_layout
+from medgan.io.outdir import OwnedFolder
 
 RECORDS = Path(".medgan") / "records"
 
@@ -27,9 +30,18 @@ RECORDS = Path(".medgan") / "records"
 class DatasetWriter:
     """Writes cases named by new ids into ``out`` in the layout of ``source``.
 
+    Unless ``claim=False``, the writer owns ``out`` until :meth:`finish` (or :meth:`close`): it holds
+    an :class:`~medgan.io.outdir.OwnedFolder` lock, so a second writer is refused, ``out`` must be new,
+    empty or made by medgan, and a folder written with other ``params`` is refused.
+
     Args:
         source: the dataset whose layout, modalities and ``dataset.json`` the output follows.
         out: output folder; must not lie inside the source dataset.
+        command: what writes the folder (recorded; a folder made by another command is refused).
+        params: everything that decides the output (seed, run, options), recorded and compared on
+            resume; ``None`` checks the command only.
+        claim: ``False`` when the caller already holds the folder (an ``OwnedFolder`` around the run,
+            worker processes of one run).
 
     Example:
         >>> writer = DatasetWriter(dataset, "augmented")  # doctest: +SKIP
@@ -38,52 +50,36 @@ class DatasetWriter:
         >>> writer.finish()  # doctest: +SKIP
     """
 
-    def __init__(self, source: Dataset, out: str | Path) -> None:
+    def __init__(self, source: Dataset, out: str | Path, command: str = "medgan dataset writer",
+                 params: dict[str, Any] | None = None, claim: bool = True) -> None:
         self.source = source
         self.out = Path(out)
         root, target = source.root.resolve(), self.out.resolve()
         if target == root or root in target.parents:
             raise ConfigError(f"{self.out}: output folder lies inside the input dataset {source.root}; "
                               "choose a folder outside it (input data is never modified)")
-        self.layout = source.layout
-        self.ending = self._file_ending()
-        self.separator = self._brats_separator()
+        self.layout = get_layout(source.layout)
+        self.naming = self.layout.naming(source)
+        self.folder: OwnedFolder | None = None
+        if claim:
+            self.folder = OwnedFolder(self.out, command, params)
+            self.folder.acquire()
+            weakref.finalize(self, self.folder.release)
 
-    def _file_ending(self) -> str:
-        if self.layout == "nnunet":
-            return str(self.source.description.get("file_ending", ".nii.gz"))
-        for ref in self.source.cases:
-            return image_suffix(ref.images[0]) or ".nii.gz"
-        return ".nii.gz"
+    def __enter__(self) -> DatasetWriter:
+        return self
 
-    def _brats_separator(self) -> str:
-        for ref in self.source.cases:
-            name = ref.images[0].name
-            if name.startswith(ref.id) and len(name) > len(ref.id):
-                return name[len(ref.id)]
-        return "-"
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give up the output folder (its lock) without writing the manifest."""
+        if self.folder is not None:
+            self.folder.release()
 
     def paths(self, case_id: str, modalities: list[str], labelled: bool = True) -> tuple[list[Path], Path | None]:
         """Relative image paths (one per file) and label path of case ``case_id`` in this layout."""
-        e, train = self.ending, labelled
-        if self.layout == "folder":
-            if modalities == ["image"]:
-                images = [Path("images") / f"{case_id}{e}"]
-            else:
-                images = [Path("images") / f"{case_id}_{m}{e}" for m in modalities]
-            label = Path("labels") / f"{case_id}{e}"
-        elif self.layout == "brats":
-            s = self.separator
-            images = [Path(case_id) / f"{case_id}{s}{m}{e}" for m in modalities]
-            label = Path(case_id) / f"{case_id}{s}seg{e}"
-        elif self.layout == "nnunet":
-            folder = "imagesTr" if train else "imagesTs"
-            images = [Path(folder) / f"{case_id}_{i:04d}{e}" for i in range(len(modalities))]
-            label = Path("labelsTr") / f"{case_id}{e}"
-        else:  # msd: all channels in one (4D) file
-            images = [Path("imagesTr" if train else "imagesTs") / f"{case_id}{e}"]
-            label = Path("labelsTr") / f"{case_id}{e}"
-        return images, (label if labelled else None)
+        return self.layout.paths(case_id, modalities, labelled, self.naming)
 
     def _record_path(self, case_id: str) -> Path:
         return self.out / RECORDS / f"{case_id}.json"
@@ -106,7 +102,7 @@ class DatasetWriter:
         modalities = list(meta.get("modalities") or [f"ch{i}" for i in range(image.shape[0])])
         image_paths, label_path = self.paths(case_id, modalities, labelled)
         storage = meta.get("source", {}).get("storage") or []
-        if self.layout == "msd":
+        if not self.layout.one_file_per_channel:
             chunks = [image]
             dtypes = [storage[0] if storage else {"dtype": meta.get("dtype")}]
         else:
@@ -138,26 +134,16 @@ class DatasetWriter:
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
     def finish(self) -> Path:
-        """Write ``manifest.csv`` (and ``dataset.json`` for MSD/nnU-Net); return the manifest path."""
+        """Write ``manifest.csv`` (and the layout's ``dataset.json``, if it has one), give up the
+        folder, and return the manifest path."""
         rows = self.records()
         manifest = self.out / "manifest.csv"
         write_text_atomic(manifest, pd.DataFrame(rows).to_csv(index=False))
-        if self.layout in ("msd", "nnunet"):
-            write_text_atomic(self.out / "dataset.json", json.dumps(self._description(rows), indent=2))
+        description = self.layout.description(self.source, rows)
+        if description is not None:
+            write_text_atomic(self.out / "dataset.json", json.dumps(description, indent=2))
+        self.close()
         return manifest
-
-    def _description(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        description = copy.deepcopy(self.source.description)
-        description.pop("dataset", None)
-        train = [r for r in rows if r["labelled"]]
-        if self.layout == "nnunet":
-            description["numTraining"] = len(train)
-            return description
-        description["training"] = [{"image": "./" + r["images"], "label": "./" + r["label"]} for r in train]
-        description["test"] = ["./" + r["images"] for r in rows if not r["labelled"]]
-        description["numTraining"] = len(train)
-        description["numTest"] = len(description["test"])
-        return description
 
 
 def _numpy(array: Any) -> np.ndarray:
