@@ -148,10 +148,10 @@ def test_grid_tiles_samples_by_channel():
 
 @pytest.mark.parametrize("seed", [-1, 2**63, 2**70, 1.5, True, "3"])
 def test_seeds_outside_the_accepted_range_are_refused_not_wrapped(seed):
-    with pytest.raises(ConfigError, match=r"seed.*integer"):
+    with pytest.raises(ConfigError, match=r"seed"):
         load_config({"seed": seed}, TrainConfig)
     config = TrainConfig()
-    with pytest.raises(ConfigError, match=r"^train\.seed must be an integer from 0 to 2\*\*63 - 1, found"):
+    with pytest.raises(ConfigError, match=r"^train\.seed: .*2\*\*63 - 1"):
         config.seed = seed  # as `--seed` does after the config is loaded
     assert config.seed == 0
 

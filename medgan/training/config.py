@@ -6,28 +6,10 @@ A family's config dataclass holds a ``train: TrainConfig`` field (engine setting
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from medgan.errors import ConfigError
-
-#: largest accepted ``train.seed``: it fits a signed 64-bit integer (numpy, torch, safetensors)
-MAX_SEED = 2**63 - 1
-
-
-def check_seed(seed: Any, name: str = "train.seed") -> None:
-    """Refuse a seed that is not an integer in ``0 .. MAX_SEED`` instead of wrapping it.
-
-    Raises:
-        ConfigError: naming ``name`` and the accepted range.
-    """
-    try:
-        value = None if isinstance(seed, bool) else operator.index(seed)
-    except TypeError:
-        value = None
-    if value is None or not 0 <= value <= MAX_SEED:
-        raise ConfigError(f"{name} must be an integer from 0 to 2**63 - 1, found {seed!r}")
+from medgan.config import MAX_SEED, check_seed  # noqa: F401 (re-exported: the one seed rule)
 
 
 @dataclass
@@ -105,7 +87,7 @@ class TrainConfig:
     def __setattr__(self, name: str, value: object) -> None:
         # checked on every assignment, so a seed set after loading (``--seed``) is refused as early
         if name == "seed":
-            check_seed(value)
+            check_seed(value, "train.seed")
         super().__setattr__(name, value)
 
     def __post_init__(self) -> None:

@@ -89,7 +89,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.family = family
         self.train = train if train is not None else step.config.train
-        check_seed(self.train.seed)
+        check_seed(self.train.seed, "train.seed")
         self.device = device or resolve_device(self.train.device)
         self.rank, self.world_size = distributed.init(self.device)
         self.amp = self.train.amp and self.device.type == "cuda"
