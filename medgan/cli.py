@@ -16,7 +16,8 @@ from medgan import __version__
 from medgan.errors import MedganError
 
 #: subcommand modules under ``medgan.commands``, in the order ``medgan --help`` lists them
-COMMANDS = ("inspect", "augment", "train", "synthesize", "translate", "evaluate", "benchmark", "report", "demo")
+COMMANDS = ("inspect", "augment", "train", "synthesize", "translate", "evaluate", "benchmark", "report", "demo",
+            "sample_data")
 
 
 def build_parser() -> argparse.ArgumentParser:
