@@ -92,6 +92,7 @@ def test_explicit_label_keys_and_names_off() -> None:
     assert set(np.unique(pipeline(case)["target"])) <= {0.0, 1.0, 2.0, 3.0}
     # with recognition by name off, "seg" is an image: interpolated, and warned about
     keys._warned.discard("seg")
+    keys._checks.pop("seg", None)
     plain = build_pipeline({"transforms": [{"name": "affine", "rotate": 30}]}, keys=("img", "seg"),
                            label_names=())
     plain.set_random_state(0)
@@ -102,6 +103,7 @@ def test_explicit_label_keys_and_names_off() -> None:
 
 def test_integer_image_key_warns_once_naming_the_key() -> None:
     keys._warned.discard("annotation")
+    keys._checks.pop("annotation", None)
     rng = np.random.default_rng(4)
     t = RandAffined(keys=("img", "annotation"), rotate=10)
     t.set_random_state(0)

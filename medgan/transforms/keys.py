@@ -30,7 +30,10 @@ LABEL_NAMES: tuple[str, ...] = ("label", "labels", "labelmap", "seg", "segs", "s
 MAX_LABEL_VALUES = 64
 #: voxels looked at by the label-like check (a strided subsample; the check stays cheap on big volumes)
 _PROBE = 65536
+#: image arrays looked at per key and process (a label map under an image key is one in every sample)
+CHECKS_PER_KEY = 8
 _warned: set[str] = set()
+_checks: dict[str, int] = {}
 
 
 def words(key: Hashable) -> list[str]:
@@ -87,9 +90,16 @@ def looks_like_labels(value: Any) -> bool:
 
 
 def warn_if_label_like(key: Hashable, value: Any) -> None:
-    """Warn once per key and process when an image key holds what looks like a label map."""
+    """Warn once per key and process when an image key holds what looks like a label map.
+
+    Only the first :data:`CHECKS_PER_KEY` arrays of each key are looked at, so the check costs nothing
+    in a long training run.
+    """
     name = str(key)
-    if name in _warned or not looks_like_labels(value):
+    if name in _warned or _checks.get(name, 0) >= CHECKS_PER_KEY:
+        return
+    _checks[name] = _checks.get(name, 0) + 1
+    if not looks_like_labels(value):
         return
     _warned.add(name)
     warnings.warn(f"key {name!r} holds integer values with few distinct levels but is treated as an image "
