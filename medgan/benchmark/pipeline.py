@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from medgan.benchmark.classification import ClassifierOptions
 from medgan.benchmark.unet import UNetOptions
 from medgan.benchmark.yolo import YoloOptions
 from medgan.config import load_config, read_yaml
 from medgan.errors import ConfigError
+
+#: the task each backend does (``task`` and ``backend`` must agree)
+TASK_OF_BACKEND = {"unet": "segmentation", "yolo": "detection", "classifier": "classification"}
 
 
 @dataclass
@@ -67,14 +71,15 @@ class Pipeline:
 
     name: str
     protocol: str = ""
-    task: Literal["segmentation", "detection"] = "segmentation"
-    backend: Literal["unet", "yolo"] = "unet"
+    task: Literal["segmentation", "detection", "classification"] = "segmentation"
+    backend: Literal["unet", "yolo", "classifier"] = "unet"
     spatial_dims: int = 3
     data: DataSpec = field(default_factory=DataSpec)
     split: SplitSpec = field(default_factory=SplitSpec)
     grid: GridSpec = field(default_factory=GridSpec)
     unet: UNetOptions = field(default_factory=UNetOptions)
     yolo: YoloOptions = field(default_factory=YoloOptions)
+    classifier: ClassifierOptions = field(default_factory=ClassifierOptions)
     synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
     augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     regions: dict[str, list[int]] = field(default_factory=dict)
@@ -110,6 +115,9 @@ def load_pipeline(path: str | Path, quick: bool = False, overrides: dict[str, An
         raise ConfigError(f"{path}: spatial_dims must be 2 or 3")
     if not pipeline.data.path:
         raise ConfigError(f"{path}: data.path is required")
+    if TASK_OF_BACKEND[pipeline.backend] != pipeline.task:
+        raise ConfigError(f"{path}: backend {pipeline.backend!r} does {TASK_OF_BACKEND[pipeline.backend]}, "
+                          f"but task is {pipeline.task!r}")
     return pipeline
 
 
