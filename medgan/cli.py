@@ -30,7 +30,8 @@ from medgan import __version__
 from medgan.errors import MedganError
 
 #: subcommand modules under ``medgan.commands``, in the order ``medgan --help`` lists them
-COMMANDS = ("inspect", "augment", "train", "synthesize", "translate", "evaluate", "benchmark", "report", "demo")
+COMMANDS = ("inspect", "augment", "train", "synthesize", "translate", "evaluate", "benchmark", "report", "demo",
+            "sample_data")
 #: the most threads a command uses when ``OMP_NUM_THREADS`` is not set
 MAX_DEFAULT_THREADS = 4
 EXIT_USER_ERROR = 2

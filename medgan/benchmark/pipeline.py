@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from medgan.benchmark.arms import Arm
+from medgan.benchmark.classification import ClassifierOptions
 from medgan.benchmark.unet import UNetOptions
 from medgan.benchmark.yolo import YoloOptions
 from medgan.config import load_config, read_yaml
@@ -28,7 +29,7 @@ MAX_SEED = 2**32 - 1
 #: training sets smaller than this are refused unless ``grid.allow_small: true``
 MIN_TRAINING_CASES = 3
 #: the task each known backend serves (a backend class may also say so with a ``task`` attribute)
-BACKEND_TASKS = {"unet": "segmentation", "yolo": "detection"}
+BACKEND_TASKS = {"unet": "segmentation", "yolo": "detection", "classifier": "classification"}
 
 
 @dataclass
@@ -102,14 +103,15 @@ class Pipeline:
 
     name: str
     protocol: str = ""
-    task: Literal["segmentation", "detection"] = "segmentation"
-    backend: Literal["unet", "yolo"] = "unet"
+    task: Literal["segmentation", "detection", "classification"] = "segmentation"
+    backend: Literal["unet", "yolo", "classifier"] = "unet"
     spatial_dims: int = 3
     data: DataSpec = field(default_factory=DataSpec)
     split: SplitSpec = field(default_factory=SplitSpec)
     grid: GridSpec = field(default_factory=GridSpec)
     unet: UNetOptions = field(default_factory=UNetOptions)
     yolo: YoloOptions = field(default_factory=YoloOptions)
+    classifier: ClassifierOptions = field(default_factory=ClassifierOptions)
     synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
     augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     regions: dict[str, list[int]] = field(default_factory=dict)

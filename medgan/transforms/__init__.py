@@ -2,7 +2,8 @@
 
 Spatial transforms (:class:`RandAffined`, :class:`RandElasticd`, :class:`RandFlipd`) compose into one
 sampling grid and resample once (:class:`RandSpatiald`, :func:`fuse`); intensity transforms change
-image keys only. Every transform is a MONAI ``Randomizable`` drawing from its own ``self.R``, records
+image keys only. Keys named like labels (``seg``, ``mask``, ``gt`` ...) are label maps
+(:mod:`medgan.transforms.keys`). Every transform is a MONAI ``Randomizable`` drawing from its own ``self.R``, records
 what it drew in ``data["meta"]["history"]``, and is registered by name in
 :data:`medgan.registry.TRANSFORMS` for augmentation configs (:func:`build_pipeline`).
 
@@ -28,6 +29,7 @@ from medgan.transforms.intensity import (
     RandRicianNoised,
     RandSpiked,
 )
+from medgan.transforms.keys import LABEL_NAMES, is_label_key
 from medgan.transforms.spatial import (
     RandAffined,
     RandElasticd,
@@ -40,9 +42,9 @@ from medgan.transforms.spatial import (
 )
 
 __all__ = [
-    "AugmentConfig", "IntensityTransform", "RandAffined", "RandAnisotropyd", "RandBiasFieldd",
+    "LABEL_NAMES", "AugmentConfig", "IntensityTransform", "RandAffined", "RandAnisotropyd", "RandBiasFieldd",
     "RandContrastBrightnessd", "RandElasticd", "RandFlipd", "RandGammad", "RandGaussianBlurd",
     "RandGaussianNoised", "RandGhostingd", "RandMotiond", "RandRicianNoised", "RandSpatiald", "RandSpiked",
-    "RandomDictTransform", "SamplingPlan", "SpatialTransform", "build_pipeline", "fuse",
+    "RandomDictTransform", "SamplingPlan", "SpatialTransform", "build_pipeline", "fuse", "is_label_key",
     "load_augment_config", "record", "resample",
 ]

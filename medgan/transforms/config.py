@@ -27,6 +27,7 @@ from typing import Any, Literal
 from medgan.config import load_config
 from medgan.errors import ConfigError
 from medgan.registry import TRANSFORMS
+from medgan.transforms.keys import split_keys
 
 #: constructor arguments set by the pipeline, not by an entry
 _PIPELINE_ARGS = {"self", "keys", "mode", "padding", "backend", "allow_missing_keys"}
@@ -113,17 +114,20 @@ def _describe(hint: Any) -> str:
 
 
 def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = None,
-                   keys: Sequence[Hashable] = ("image", "label"), label_keys: Sequence[Hashable] = ("label",),
-                   backend: str = "auto", spatial_dims: int | None = None) -> Any:
+                   keys: Sequence[Hashable] = ("image", "label"), label_keys: Sequence[Hashable] = (),
+                   backend: str = "auto", spatial_dims: int | None = None,
+                   label_names: Sequence[str] | None = None) -> Any:
     """A MONAI ``Compose`` of the configured transforms, spatial runs fused into one resampling.
 
     Args:
         config: YAML path, dict, :class:`AugmentConfig`, or ``None`` for the default preset.
         keys: dictionary keys of the images and labels; spatial transforms change all of them.
-        label_keys: which of ``keys`` are label maps (intensity transforms skip them).
+        label_keys: keys that are label maps whatever their name (resampled with ``label_mode``,
+            skipped by intensity transforms).
         backend: spatial resampler, ``auto``, ``numba`` or ``torch``.
         spatial_dims: when given, settings that need more axes (a flip of axis 2 in 2D) are errors.
-        spatial_dims: when given, settings that need more axes (a flip of axis 2 in 2D) are errors.
+        label_names: words that make a key a label map (``seg``, ``mask`` ...); ``None`` is
+            :data:`medgan.transforms.keys.LABEL_NAMES`, ``()`` recognises labels only by ``label_keys``.
 
     Raises:
         ConfigError: unknown transform or setting, wrong type, or out-of-range value.
@@ -134,8 +138,8 @@ def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = 
 
     cfg = load_augment_config(config)
     keys = tuple(keys)
-    images = tuple(k for k in keys if k not in label_keys)
-    modes = tuple(cfg.label_mode if k in label_keys else cfg.image_mode for k in keys)
+    images, labels = split_keys(keys, label_keys, label_names)
+    modes = tuple(cfg.label_mode if k in labels else cfg.image_mode for k in keys)
     built = []
     for i, entry in enumerate(cfg.transforms):
         where = _where(config, i, entry)
@@ -146,11 +150,9 @@ def build_pipeline(config: str | Path | dict[str, Any] | AugmentConfig | None = 
                                 allow_missing_keys=True, **settings)
             else:
                 transform = cls(keys=images, allow_missing_keys=True, **settings)
+                transform.label_names = ()  # ``images`` holds exactly the image keys already
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        axes = getattr(transform, "axes", ())
-        if spatial_dims is not None and any(int(a) >= spatial_dims for a in axes):
-            raise ConfigError(f"{where}: axes {list(axes)} do not exist in {spatial_dims}D images")
         axes = getattr(transform, "axes", ())
         if spatial_dims is not None and any(int(a) >= spatial_dims for a in axes):
             raise ConfigError(f"{where}: axes {list(axes)} do not exist in {spatial_dims}D images")

@@ -41,15 +41,24 @@ def default_config(spatial_dims: int = 3) -> dict[str, Any]:
 
 
 def default(keys: Sequence[Hashable] = ("image", "label"), spatial_dims: int = 3,
-            label_keys: Sequence[Hashable] = ("label",)) -> Any:
+            label_keys: Sequence[Hashable] = (), label_names: Sequence[str] | None = None) -> Any:
     """The default augmentation as a MONAI ``Compose`` (affine + elastic + flips in one resampling,
     then noise, blur, contrast, gamma, bias field).
+
+    Keys named like labels (``label``, ``labels``, ``seg``, ``mask``, ``gt``, ``seg_mask`` ...; see
+    :mod:`medgan.transforms.keys`) and keys in ``label_keys`` are label maps: resampled with nearest
+    neighbours, never intensity-augmented.
 
     Args:
         keys: image and label keys of the samples.
         spatial_dims: 2 or 3.
-        label_keys: which keys are label maps.
+        label_keys: keys that are label maps whatever their name.
+        label_names: words that make a key a label (default :data:`medgan.transforms.keys.LABEL_NAMES`).
+
+    Example:
+        >>> pipeline = default(keys=("img", "seg"), spatial_dims=3)  # "seg" is resampled as a label
     """
     from medgan.transforms.config import build_pipeline
 
-    return build_pipeline(default_config(spatial_dims), keys=keys, label_keys=label_keys)
+    return build_pipeline(default_config(spatial_dims), keys=keys, label_keys=label_keys,
+                          label_names=label_names)

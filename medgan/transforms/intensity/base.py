@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from medgan.transforms.base import RandomDictTransform, as_tensor, like, record, restore_dtype, spacing_of
+from medgan.transforms.keys import is_label_key, warn_if_label_like
 
 
 def uniform_range(value: float | Sequence[float], name: str, low: float = -np.inf, high: float = np.inf,
@@ -29,10 +30,16 @@ def uniform_range(value: float | Sequence[float], name: str, low: float = -np.in
 class IntensityTransform(RandomDictTransform):
     """A random intensity transform applied to image keys (never to labels).
 
+    Keys named like labels (``seg``, ``mask``, ``gt`` ..., see :mod:`medgan.transforms.keys`) are
+    skipped even when listed in ``keys``; an image key holding a label-like array gets one warning.
+
     Subclasses implement :meth:`draw` (parameters from ``self.R``; ``None`` means identity) and
     :meth:`apply` (a float tensor in, a new float tensor out; input never modified in place).
     Integer images come back rounded to their dtype; numpy stays numpy, tensors keep their device.
     """
+
+    #: words that make a key a label (``None``: :data:`medgan.transforms.keys.LABEL_NAMES`)
+    label_names: Sequence[str] | None = None
 
     def __init__(self, keys: Sequence[Hashable] | Hashable = ("image",), prob: float = 1.0,
                  allow_missing_keys: bool = False) -> None:
@@ -50,9 +57,12 @@ class IntensityTransform(RandomDictTransform):
         d = dict(data)
         params = self.draw() if self.apply_now() else None
         record(d, self.name, params is not None, **(params or {}))
+        images = [k for k in self.key_iterator(d) if not is_label_key(k, (), self.label_names)]
+        for key in images:
+            warn_if_label_like(key, d[key])
         if params is None:
             return d
-        for index, key in enumerate(self.key_iterator(d)):
+        for index, key in enumerate(images):
             value = d[key]
             tensor = as_tensor(value)
             dims = tensor.ndim - 1

@@ -58,7 +58,7 @@ class RandAffined(SpatialTransform):
     def __init__(self, keys: Sequence[Hashable] | Hashable = ("image", "label"), prob: float = 1.0,
                  rotate: float | Sequence[float] = 0.0, scale: tuple[float, float] = (1.0, 1.0),
                  isotropic: bool = True, translate: float | Sequence[float] = 0.0, shear: float = 0.0,
-                 mode: str | Sequence[str] = ("linear", "nearest"), padding: str = "zeros",
+                 mode: str | Sequence[str] | None = None, padding: str = "zeros",
                  backend: str = "auto", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, prob, mode, padding, backend, allow_missing_keys)
         self.rotate = _per_axis(rotate, 3, "rotate")

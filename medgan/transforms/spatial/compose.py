@@ -17,6 +17,7 @@ from monai.transforms import Randomizable
 from monai.utils import ensure_tuple, ensure_tuple_rep
 
 from medgan.transforms.base import RandomDictTransform, like, record, spacing_of
+from medgan.transforms.keys import default_modes, warn_if_label_like
 from medgan.transforms.spatial.sampling import SamplingPlan, resample_pair
 
 IMAGE_MODES = ("linear", "bspline")
@@ -33,16 +34,18 @@ class SpatialTransform(RandomDictTransform):
         keys: keys to resample together (all with the same spatial shape).
         prob: probability of applying.
         mode: per key (or one for all): ``linear``/``bspline`` for images, ``nearest``/``label_linear``
-            (one-hot linear + argmax) for integer labels. Default: ``linear`` then ``nearest``.
+            (one-hot linear + argmax) for integer labels. Default (``None``): ``nearest`` for keys named
+            like labels (``label``, ``seg``, ``mask``, ``gt`` ..., see :mod:`medgan.transforms.keys`),
+            ``linear`` for the others.
         padding: ``zeros`` or ``border`` outside the input.
         backend: ``auto`` (numba on CPU, torch ``grid_sample`` on CUDA), ``numba`` or ``torch``.
     """
 
     def __init__(self, keys: Sequence[Hashable] | Hashable = ("image", "label"), prob: float = 1.0,
-                 mode: str | Sequence[str] = ("linear", "nearest"), padding: str = "zeros",
+                 mode: str | Sequence[str] | None = None, padding: str = "zeros",
                  backend: str = "auto", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, prob, allow_missing_keys)
-        modes = ensure_tuple(mode)
+        modes = default_modes(self.keys) if mode is None else ensure_tuple(mode)
         if len(modes) != len(self.keys):
             modes = ensure_tuple_rep(modes[0], len(self.keys)) if len(modes) == 1 else modes[: len(self.keys)]
         if len(modes) != len(self.keys):
@@ -83,6 +86,9 @@ def apply_spatial(data: dict[Hashable, Any], ops: Sequence[SpatialTransform], ke
     for k, _ in present:
         if tuple(int(n) for n in data[k].shape[1:]) != spatial:
             raise ValueError(f"{k!r} has spatial shape {tuple(data[k].shape[1:])}, expected {spatial}")
+    for k, m in present:
+        if m in IMAGE_MODES:
+            warn_if_label_like(k, data[k])
     plan = SamplingPlan.identity(spatial, spacing_of(data, present[0][0], dims))
     for op in ops:
         params = op.draw(plan)
@@ -109,7 +115,8 @@ class RandSpatiald(Randomizable):
 
     Args:
         transforms: spatial transforms, in order; each keeps its own ``self.R`` and probability.
-        keys, mode, padding, backend: as in :class:`SpatialTransform` (these override the members').
+        keys, mode, padding, backend: as in :class:`SpatialTransform` (these override the members';
+            ``keys`` without ``mode`` resample label-named keys as labels).
 
     Example:
         >>> from medgan.transforms import RandAffined, RandElasticd, RandFlipd
@@ -126,7 +133,10 @@ class RandSpatiald(Randomizable):
         first = transforms[0]
         self.transforms = list(transforms)
         self.keys = tuple(ensure_tuple(keys)) if keys is not None else first.keys
-        modes = ensure_tuple(mode) if mode is not None else first.mode
+        if mode is not None:
+            modes = ensure_tuple(mode)
+        else:
+            modes = first.mode if keys is None else default_modes(self.keys)
         self.mode = ensure_tuple_rep(modes[0], len(self.keys)) if len(modes) == 1 else tuple(modes)
         self.padding = padding or first.padding
         self.backend = backend or first.backend

@@ -30,7 +30,7 @@ class RandElasticd(SpatialTransform):
 
     def __init__(self, keys: Sequence[Hashable] | Hashable = ("image", "label"), prob: float = 1.0,
                  magnitude_mm: float | Sequence[float] = 0.0, control_points: int | Sequence[int] = 7,
-                 mode: str | Sequence[str] = ("linear", "nearest"), padding: str = "zeros",
+                 mode: str | Sequence[str] | None = None, padding: str = "zeros",
                  backend: str = "auto", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, prob, mode, padding, backend, allow_missing_keys)
         mag = np.atleast_1d(np.asarray(magnitude_mm, float))

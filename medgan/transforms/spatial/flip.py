@@ -28,7 +28,7 @@ class RandFlipd(SpatialTransform):
 
     def __init__(self, keys: Sequence[Hashable] | Hashable = ("image", "label"), prob: float = 0.5,
                  axes: int | Sequence[int] = (0,), swap_labels: Mapping[int, int] | None = None,
-                 mode: str | Sequence[str] = ("linear", "nearest"), padding: str = "zeros",
+                 mode: str | Sequence[str] | None = None, padding: str = "zeros",
                  backend: str = "auto", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, prob, mode, padding, backend, allow_missing_keys)
         self.axes = tuple(int(a) for a in np.atleast_1d(axes))

@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from medgan.transforms.base import restore_dtype
 from medgan.transforms.spatial.kernel import bspline_weights, resample_numba
 
+#: outputs with fewer voxels are resampled on one thread
+PARALLEL_MIN_VOXELS = 32768
 _PARALLEL_LOCK = threading.Lock()
 
 
@@ -155,7 +157,9 @@ def resample_pair(image: Any, label: Any, plan: SamplingPlan, image_mode: str = 
         lab_np = np.rint(lab_np).astype(np.int32)
     M, b, coef = plan.voxel_map()
     embed = (slice(None),) * (plan.spatial_dims + 1) + (None,) * (3 - plan.spatial_dims)
-    parallel = not _in_worker_process() and _PARALLEL_LOCK.acquire(blocking=False)
+    # numba's thread pool costs more than it saves on small images (ROIs, 2D slices)
+    parallel = (int(np.prod(plan.shape)) >= PARALLEL_MIN_VOXELS and not _in_worker_process()
+                and _PARALLEL_LOCK.acquire(blocking=False))
     try:
         res_img, res_lab = resample_numba(
             None if img_np is None else img_np[embed], None if lab_np is None else lab_np[embed],
