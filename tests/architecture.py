@@ -35,6 +35,7 @@ UNITS = {
     "synthesis": ("synthesis", "synthesis"), "metrics": ("metrics", "metrics"), "benchmark": ("benchmark", "benchmark"),
     "reports": ("reports", "reports"), "commands": ("commands", "commands"), "cli": ("commands", "commands"),
     "__main__": ("commands", "commands"),
+    "sample_data": ("sample_data", "synthesis"),  # simulated cohorts: reads templates, writes NIfTI
 }
 #: what metrics must not import: run loading and file writing
 METRICS_MUST_NOT_IMPORT = ("medgan.training", "medgan.io.atomic", "medgan.io.writers", "matplotlib")

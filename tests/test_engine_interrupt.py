@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from medgan.io.outdir import hold_run_folder
 from medgan.training.checkpoint import list_checkpoints
 from medgan.training.loop import Trainer
 from medgan.training.progress import Progress, format_duration
@@ -56,7 +57,8 @@ def train_in_process(run: Path, resume: bool = False) -> None:
         config = ToyConfig()
         config.train.steps, config.train.checkpoint_every, config.train.checkpoint_minutes = STEPS, 0, 0
         torch.manual_seed(config.train.seed)
-        Trainer(ToyCycleStep(config, 0, 1), run, "toy-cycle", resume=resume).fit()
+        with hold_run_folder(run, "medgan train"):  # as the worker and `medgan train`
+            Trainer(ToyCycleStep(config, 0, 1), run, "toy-cycle", resume=resume).fit()
     finally:
         torch.set_num_threads(threads)
 

@@ -28,6 +28,7 @@ from medgan.benchmark.yolo import (
 )
 from medgan.errors import ConfigError
 from medgan.metrics.detection import box_mask, boxes_from_mask
+from medgan.reports.benchmark import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 MR2CT = REPO / "pipelines" / "mr2ct_yolo.yaml"
@@ -176,5 +177,6 @@ def test_mr2ct_quick_none_arm_end_to_end(tmp_path: Path) -> None:
     assert set(results["case"]) == set(split["folds"][0]["test"])  # evaluated on the held-out cases only
     cell = json.loads(next((tmp_path / "run" / "cells").glob("*.json")).read_text())
     assert cell["budget"]["images_seen"] == 16
+    write_report(tmp_path / "run")
     report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert "## mAP50: cases with a lesion" in report

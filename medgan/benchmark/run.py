@@ -46,6 +46,7 @@ from medgan.data import mix
 from medgan.errors import ConfigError
 from medgan.io import DatasetWriter, load_dataset, write_text_atomic
 from medgan.io.datasets import Dataset
+from medgan.io.outdir import hold_run_folder
 from medgan.registry import BACKENDS, BENCHMARK_ARMS, SYNTHESIS_STAGES
 
 #: CPU threads of one cell: fixed, because PyTorch's CPU results depend on the thread count, and a cell
@@ -458,7 +459,6 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
     """
     import torch
 
-    from medgan.reports.benchmark import write_report
 
     check_pipeline(pipeline)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -473,8 +473,14 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
         raise ConfigError(f"{pipeline.source or pipeline.name}: regions: {error}") from None
     cells, skipped = plan(pipeline, data, shard)
     out = Path(out)
+    with hold_run_folder(out, "medgan benchmark", adopt="config.yaml"):
+        return _run_grid(pipeline, data, out, cells, skipped, workers, device, progress)
+
+
+def _run_grid(pipeline: Pipeline, data: BenchmarkData, out: Path, cells: list[Cell],
+              skipped: list[tuple[Cell, str]], workers: int, device: str, progress: bool) -> Path:
+    """The body of :func:`run_benchmark`, run while holding ``out``."""
     _refuse_other_run(out, pipeline, data)
-    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "split.json", json.dumps(split_record(data), indent=2))
     save_config(pipeline, out / "config.yaml")
     write_grid(out, pipeline, data)
@@ -497,9 +503,7 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
     bar = _Progress(len(cells), len(cells) - len(todo), "grid", progress)
     _run_tasks([("cell", pipeline, str(out), c, device) for c in todo], data, workers, bar)
     bar.close()
-    results = collect_results(out, cells)
-    write_report(out)
-    return results
+    return collect_results(out, cells)
 
 
 def collect_results(out: Path, cells: Sequence[Cell]) -> Path:

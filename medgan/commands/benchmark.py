@@ -30,7 +30,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgan.benchmark import run_pipeline_file
     from medgan.errors import ConfigError
 
     if args.workers < 1:
@@ -39,3 +38,22 @@ def run(args: argparse.Namespace) -> int:
                                 shard=args.shard, device=args.device, data=args.data)
     print(f"report: {summary} (full report: {summary.with_name('report.md')})")
     return 0
+
+
+def run_pipeline_file(pipeline_file: str | Path, out: str | Path | None = None, quick: bool = False,
+                      workers: int = 1, shard: str | None = None, device: str | None = None,
+                      data: str | Path | None = None) -> Path:
+    """Load a pipeline YAML, run its grid and write its report; returns the path of ``summary.md``.
+
+    Backends (U-Net segmentation, YOLO detection) are entries of ``medgan.registry.BACKENDS``.
+    ``data`` replaces the pipeline's ``data.path`` (e.g. a larger simulated cohort).
+    """
+    from medgan.benchmark.pipeline import load_pipeline
+    from medgan.benchmark.run import run_benchmark
+    from medgan.reports.benchmark import write_report
+
+    overrides = {"data": {"path": str(Path(data).resolve())}} if data else None
+    pipeline = load_pipeline(pipeline_file, quick=quick, overrides=overrides)
+    out = Path(out) if out else Path("runs") / (pipeline.name + ("-quick" if quick else ""))
+    run_benchmark(pipeline, out, workers=workers, shard=shard, device=device)
+    return write_report(out)

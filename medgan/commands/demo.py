@@ -21,8 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgan.benchmark import run_pipeline_file
     from medgan.commands import augment, inspect
+    from medgan.commands.benchmark import run_pipeline_file
     from medgan.errors import ConfigError
 
     data, pipeline = REPO / "sample_data" / "brats", REPO / "pipelines" / "demo.yaml"

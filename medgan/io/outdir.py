@@ -41,6 +41,26 @@ _GUARD_NAME = "lock.guard"
 _HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
+def hold_run_folder(path: str | Path, command: str, rank: int = 0, adopt: str | None = None
+                    ) -> contextlib.AbstractContextManager[Any]:
+    """The :class:`OwnedFolder` of a training run or benchmark, held by process 0 only (the others of
+    a ``torchrun`` job get a no-op).
+
+    Args:
+        path: the run folder.
+        command: e.g. ``"medgan train"``.
+        rank: this process's rank.
+        adopt: a file name (e.g. ``config.yaml``) that marks a folder written by a medgan from before
+            owned folders; such a folder is adopted (given ``.medgan/``) instead of refused.
+    """
+    if rank != 0:
+        return contextlib.nullcontext()
+    path = Path(path)
+    if adopt and (path / adopt).is_file() and not (path / META_DIR).exists():
+        (path / META_DIR).mkdir()
+    return OwnedFolder(path, command)
+
+
 def canonical(params: dict[str, Any] | None) -> dict[str, Any] | None:
     """``params`` as plain JSON values (what is recorded and compared)."""
     return None if params is None else json.loads(json.dumps(params, sort_keys=True, default=str))

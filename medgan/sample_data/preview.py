@@ -12,6 +12,7 @@ import numpy as np
 from medgan.sample_data.files import write_atomic
 from medgan.sample_data.geometry import MR_CONTRASTS
 from medgan.sample_data.stats import LABELS
+from medgan.transforms.scaling import percentile_range
 
 #: one fixed colour per label, the same in every panel
 COLOURS = {1: "#e41a1c", 2: "#4daf4a", 3: "#ffd92f"}
@@ -47,7 +48,8 @@ def write_montage(folder: str | Path, cases: Sequence[str], png: str | Path, tit
         for col, key in enumerate(columns):
             ax = axes[row, col]
             base = volumes["t2f" if key == "seg" else key]
-            low, high = (-20, 100) if key == "ct" else np.percentile(base[base > 0], [0.5, 99.5])
+            window = percentile_range(base[None], base > 0, base > 0, 0.5, 99.5)
+            low, high = (-20, 100) if key == "ct" else (float(window[0][0]), float(window[1][0]))
             ax.imshow(base[:, :, z].T, origin="lower", cmap="gray", vmin=low, vmax=high)
             if key == "seg":
                 overlay = np.ma.masked_equal(seg[:, :, z].T, 0)

@@ -98,7 +98,7 @@ def save_checkpoint(folder: Path, step: int, networks: dict[str, dict[str, torch
     """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{PREFIX}{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=folder))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))  # debris a resume removes
     try:
         flat = {f"{owner}/{name}": t.detach().cpu().contiguous()
                 for owner, sd in networks.items() for name, t in sd.items()}

@@ -27,6 +27,7 @@ from torch import nn
 
 from medgan.errors import ConfigError, DataError
 from medgan.io.atomic import write_text_atomic
+from medgan.io.outdir import hold_run_folder
 from medgan.training import checkpoint as ckpt
 from medgan.training import distributed, rng
 from medgan.training.config import TrainConfig, check_seed
@@ -466,6 +467,8 @@ def train(family: str, config: Any, run_dir: str | Path, resume: bool = False, s
     rank, world = distributed.init(device)
     torch.manual_seed(config.train.seed)
     step = spec.build(config, rank, world) if cases is None else spec.build(config, rank, world, cases=cases)
-    trainer = Trainer(step, run_dir, family, resume=resume, device=device)
-    trainer.fit(steps)
+    with hold_run_folder(run_dir, "medgan train", rank, adopt=CONFIG):
+        trainer = Trainer(step, run_dir, family, resume=resume, device=device)
+        trainer.fit(steps)
     return trainer
+
