@@ -158,6 +158,12 @@ def healthy_ids(run: Run) -> set[str]:
     return set(run.split.get("healthy", []))
 
 
+def test_case(unit: str) -> str:
+    """The test case a result row belongs to: ``case`` itself, or ``case`` of a lesion ``case#n``
+    (classification rows are per lesion)."""
+    return str(unit).split("#")[0]
+
+
 def expected_units(run: Run, cases: int, arm: str, ratio: float, healthy: bool | None = None) -> set[tuple[str, int]]:
     """The (test case, seed) units the grid plans for a group (cells left out are not expected)."""
     if run.grid.empty:
@@ -193,7 +199,7 @@ def cell_summary(run: Run, metric: str, region: str, cases: int, arm: str, ratio
     frame = _select(run.results, metric, region, healthy)
     frame = frame[(frame["cases"] == cases) & (frame["arm"] == arm) & (frame["ratio"] == ratio)]
     values = frame["value"].astype(float)
-    present = {(c, int(s)) for c, s in zip(frame["case"], frame["seed"])}
+    present = {(test_case(c), int(s)) for c, s in zip(frame["case"], frame["seed"])}
     missing = len(expected_units(run, cases, arm, ratio, healthy) - present)
     return {"mean": float(values.mean()) if values.notna().any() else math.nan,
             "sd": float(values.std(ddof=1)) if values.notna().sum() > 1 else math.nan,
@@ -218,7 +224,7 @@ def paired(run: Run, metric: str, region: str, cases: int, arm: str, ratio: floa
     diff = (joined["arm"] - joined["none"]).astype(float)
     na = int(diff.isna().sum())
     expected = expected_units(run, cases, arm, ratio, healthy) & expected_units(run, cases, "none", 0.0, healthy)
-    missing = len(expected - set(joined.index))
+    missing = len(expected - {(test_case(c), int(s)) for c, s in joined.index})
     matrix = diff.unstack("seed").to_numpy(dtype=float) if len(diff) else np.empty((0, 1))
     return paired_effect(matrix), na, missing
 
