@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from medgan.transforms.lesion_extent import resample_to_spacing
+
 
 @dataclass(frozen=True)
 class Insertion:
@@ -38,6 +40,29 @@ def _placement(centre: Sequence[int], patch_shape: Sequence[int], shape: Sequenc
         scan.append(slice(a, b))
         patch.append(slice(a - start, b - start))
     return tuple(scan), tuple(patch)
+
+
+def lesion_to_spacing(patch_image: np.ndarray, patch_label: np.ndarray, spacing: Sequence[float] | None,
+                      target_spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a lesion patch made at ``spacing`` (mm) to the ``target_spacing`` of the scan it goes into.
+
+    The image is interpolated linearly, the labels by nearest neighbour (no new label values); the
+    patch keeps its physical size, so a lesion learnt on 1 mm voxels is as large in mm in a
+    3 x 3 x 6 mm scan. ``spacing=None`` (a run that did not record it) returns the patch unchanged.
+
+    Args:
+        patch_image: ``(C, *patch)``.
+        patch_label: ``(*patch)`` integer labels.
+        spacing, target_spacing: voxel sizes in mm, one per spatial axis.
+
+    Returns:
+        ``(image, label)`` on the target grid.
+    """
+    if spacing is None:
+        return patch_image, patch_label
+    image = resample_to_spacing(patch_image, spacing, target_spacing)
+    label = resample_to_spacing(patch_label[None], spacing, target_spacing, labels=True)[0]
+    return image, label
 
 
 def blend_weights(lesion: np.ndarray, border: float) -> np.ndarray:
