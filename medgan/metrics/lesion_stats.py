@@ -9,11 +9,13 @@ For every lesion:
 
 - **size**: volume in mL (voxels x voxel volume / 1000) in 3D, area in cm^2 in 2D, and **voxels
   per label value**;
-- **contrast** per label value and modality, in units of the case's normal tissue:
-  ``z = (mean inside the label - mean of the shell) / std of normal tissue``, where the *shell* is
-  the voxels within ``shell_mm`` of the lesion (outside it, inside the body/brain foreground, not
-  labelled) and *normal tissue* is the foreground without any label. The case-wide standard
-  deviation is used rather than the shell's own because a thin shell's spread is noisy;
+- **contrast** per label value and modality, in units of the surrounding normal tissue:
+  ``z = (mean inside the label - mean of the shell) / std of nearby normal tissue``, where the
+  *shell* is the voxels within ``shell_mm`` (5) of the lesion (and beyond ``shell_gap_mm``, 0),
+  inside the body/brain foreground and not labelled, and *nearby normal tissue* the same voxels
+  within ``normal_mm`` (20). The
+  wider neighbourhood's spread is steadier than a thin shell's, and unlike the whole case's it is
+  not dominated by distant structures (the skull of a CT);
 - **sharpness** per modality: mean gradient magnitude (per mm) on the boundary band (one voxel
   either side of the lesion border) divided by the mean gradient magnitude inside the lesion
   (eroded by one voxel). A hard-edged constant cube scores far above real lesions, an invisible
@@ -41,14 +43,20 @@ class LesionOptions:
     Attributes:
         min_voxels: smaller components are not lesions (stray voxels).
         min_label_voxels: a label value of a lesion counts for contrast from this many voxels.
-        shell_mm: width of the surrounding-tissue shell.
+        shell_gap_mm, shell_mm: the surrounding-tissue shell lies between these distances from the
+            lesion (a gap skips a rim, e.g. the margin an inpainting model fills; 0 by default, as a
+            gap makes the comparison of real lesions noisier).
+        normal_mm: the normal tissue whose standard deviation is the contrast unit lies within this
+            distance of the lesion.
         patch_mm: edge of the physical box (mm) sampled around each lesion for memorisation.
         patch_voxels: grid points per axis of that box.
     """
 
     min_voxels: int = 5
     min_label_voxels: int = 3
+    shell_gap_mm: float = 0.0
     shell_mm: float = 5.0
+    normal_mm: float = 20.0
     patch_mm: float = 64.0
     patch_voxels: int = 16
 
@@ -135,10 +143,9 @@ def case_lesions(case: Mapping[str, Any], source: Mapping[str, Any] | None = Non
         return []
     foreground = foreground_mask(image)
     normal = foreground & (label == 0)
-    normal_std = image[:, normal].std(1) if normal.any() else image.reshape(len(image), -1).std(1)
-    normal_std = np.maximum(normal_std, 1e-6)
-    shell_vox = [max(1, int(round(options.shell_mm / s))) for s in spacing]
-    pad = max(shell_vox) + 2
+    case_std = image[:, normal].std(1) if normal.any() else image.reshape(len(image), -1).std(1)
+    reach = max(options.shell_mm, options.normal_mm)
+    pad = [int(np.ceil(reach / s)) + 2 for s in spacing]
     records = []
     sizes = np.bincount(components.ravel(), minlength=n + 1)
     boxes = ndimage.find_objects(components)
@@ -146,12 +153,16 @@ def case_lesions(case: Mapping[str, Any], source: Mapping[str, Any] | None = Non
     for index, box in enumerate(boxes, start=1):
         if box is None or sizes[index] < options.min_voxels:
             continue
-        crop = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n_)) for s, n_ in zip(box, label.shape))
+        crop = tuple(slice(max(s.start - p, 0), min(s.stop + p, n_)) for s, p, n_ in zip(box, pad, label.shape))
         lesion = components[crop] == index
         sub_image, sub_label = image[(slice(None),) + crop], label[crop]
-        footprint = _ellipsoid(shell_vox, spacing, options.shell_mm)
-        shell = ndimage.binary_dilation(lesion, footprint) & ~lesion & foreground[crop] & (sub_label == 0)
+        distance = ndimage.distance_transform_edt(~lesion, sampling=spacing)
+        tissue = foreground[crop] & (sub_label == 0)
+        shell = (distance > options.shell_gap_mm) & (distance <= options.shell_mm) & tissue
         shell_mean = sub_image[:, shell].mean(1) if shell.any() else sub_image[:, ~lesion].mean(1)
+        nearby = (distance <= options.normal_mm) & tissue
+        normal_std = sub_image[:, nearby].std(1) if nearby.sum() >= 50 else case_std
+        normal_std = np.maximum(normal_std, 1e-6)
         values = sub_label[lesion]
         label_voxels = {int(v): int(c) for v, c in zip(*np.unique(values, return_counts=True))}
         contrast = {}
@@ -164,12 +175,6 @@ def case_lesions(case: Mapping[str, Any], source: Mapping[str, Any] | None = Non
             contrast=contrast, sharpness=_sharpness(sub_image, lesion, spacing),
             patch=_sample_patch(image, np.asarray(ndimage.center_of_mass(components == index)), spacing, options)))
     return records
-
-
-def _ellipsoid(radius_vox: Sequence[int], spacing: Sequence[float], radius_mm: float) -> np.ndarray:
-    grids = np.meshgrid(*[np.arange(-r, r + 1) * s for r, s in zip(radius_vox, spacing)], indexing="ij")
-    inside = sum(g ** 2 for g in grids) <= max(radius_mm, max(spacing)) ** 2
-    return inside
 
 
 def _sharpness(image: np.ndarray, lesion: np.ndarray, spacing: Sequence[float]) -> list[float]:
