@@ -194,3 +194,22 @@ def test_resize_is_exact_on_shape_and_keeps_label_values():
     out = resize(labels, (15, 7), labels=True)
     assert out.shape == (1, 15, 7) and set(np.unique(out).tolist()) == {0, 3}
     assert resize(labels, (10, 10)) is labels
+
+
+def test_resumed_training_gives_the_same_weights(tmp_path):
+    data = make_lesion_dataset(tmp_path / "data", spatial_dims=2, n=2, size=32, healthy=1)
+
+    def run(folder, steps, resume=False):
+        config = _config(data, steps=3)
+        config.train.checkpoint_every = 2
+        torch.manual_seed(0)
+        trainer = Trainer(LesionInpaintStep(config), folder, family=FAMILY, resume=resume)
+        trainer.fit(steps)
+        return trainer
+
+    straight = run(tmp_path / "a", 3)
+    run(tmp_path / "b", 2)
+    resumed = run(tmp_path / "b", 3, resume=True)
+    for name in ("G", "D"):
+        for p, q in zip(straight.step_obj.networks[name].parameters(), resumed.step_obj.networks[name].parameters()):
+            assert torch.equal(p, q)

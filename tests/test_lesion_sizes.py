@@ -140,3 +140,15 @@ def test_region_sizes_of_2d_lesions_use_the_in_plane_spacing():
     assert sizes.spacing == (3.0, 3.0) and sizes.extents_mm.shape[1] == 2
     patch, _ = dcgan_patch_size(sizes, jitter=4)
     assert patch == 16 and sizes.extents_mm.max() <= 14 * 3.0
+
+
+def test_an_explicit_patch_that_cuts_lesions_is_kept_with_a_warning():
+    from medgan.families.lesion_gan import LesionDataConfig
+    from medgan.families.lesion_gan.sizes import resolve_patch_size
+
+    dataset = load_dataset(SAMPLE_DATA / "brats")
+    ids = [ref.id for ref in dataset.cases if ref.label is not None]
+    data = LesionDataConfig(spatial_dims=3, patch_size=16)
+    with pytest.warns(UserWarning, match="patch_size 16 cuts"):
+        resolve_patch_size(data, dataset, ids)
+    assert data.patch_size == 16 and data.lesion_extent_mm == [98.0, 87.5, 94.5]
