@@ -152,3 +152,14 @@ def test_an_explicit_patch_that_cuts_lesions_is_kept_with_a_warning():
     with pytest.warns(UserWarning, match="patch_size 16 cuts"):
         resolve_patch_size(data, dataset, ids)
     assert data.patch_size == 16 and data.lesion_extent_mm == [98.0, 87.5, 94.5]
+
+
+def test_one_hot_linear_label_resampling_keeps_values_and_smooths_borders():
+    label = np.zeros((1, 12, 12, 12), np.uint8)
+    label[0, 3:9, 3:9, 3:9] = 2
+    label[0, 5:7, 5:7, 5:7] = 3
+    out = resample_to_spacing(label, (1.0, 1.0, 1.0), (0.5, 0.5, 0.5), labels="linear")
+    assert out.shape == (1, 24, 24, 24) and out.dtype == np.uint8
+    assert set(np.unique(out).tolist()) == {0, 2, 3}
+    with pytest.raises(ValueError, match="labels must be"):
+        resample_to_spacing(label, (1.0,) * 3, (2.0,) * 3, labels="cubic")

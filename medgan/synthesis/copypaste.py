@@ -12,7 +12,7 @@ For each new lesion:
 2. **Transform** with medgan's own spatial transforms in mm, resampled once: rotation, isotropic
    scaling, elastic deformation, flips (image cubic B-spline, labels one-hot linear + argmax: no new
    label values, and label borders that follow the interpolated image, so a thin enhancing rim
-   keeps its contrast), then resampled to the target case's spacing (labels nearest).
+   keeps its contrast), then resampled to the target case's spacing (the same way).
 3. **Place.** ``candidates`` random centres where the whole lesion lies inside the target's
    foreground eroded by ``inset_mm`` and at least ``margin_mm`` from every existing lesion; the one
    whose surrounding tissue (same shell, in the target's normal-tissue z) is closest to the

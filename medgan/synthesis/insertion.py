@@ -46,7 +46,8 @@ def lesion_to_spacing(patch_image: np.ndarray, patch_label: np.ndarray, spacing:
                       target_spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Resample a lesion patch made at ``spacing`` (mm) to the ``target_spacing`` of the scan it goes into.
 
-    The image is interpolated linearly, the labels by nearest neighbour (no new label values); the
+    The image is interpolated linearly, the labels by one-hot linear interpolation and argmax (no new
+    label values, borders that follow the interpolated image); the
     patch keeps its physical size, so a lesion learnt on 1 mm voxels is as large in mm in a
     3 x 3 x 6 mm scan. ``spacing=None`` (a run that did not record it) returns the patch unchanged.
 
@@ -61,7 +62,7 @@ def lesion_to_spacing(patch_image: np.ndarray, patch_label: np.ndarray, spacing:
     if spacing is None:
         return patch_image, patch_label
     image = resample_to_spacing(patch_image, spacing, target_spacing)
-    label = resample_to_spacing(patch_label[None], spacing, target_spacing, labels=True)[0]
+    label = resample_to_spacing(patch_label[None], spacing, target_spacing, labels="linear")[0]
     return image, label
 
 

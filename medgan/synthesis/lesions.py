@@ -105,8 +105,8 @@ class LesionGenerator:
 
 def at_spacing(sample: LesionSample, spacing: Sequence[float] | None, target: Sequence[float] | None
                ) -> LesionSample:
-    """``sample`` resampled from the run's training spacing to the ``target`` scan's (labels nearest);
-    unchanged when either is unknown."""
+    """``sample`` resampled from the run's training spacing to the ``target`` scan's (labels one-hot
+    linear); unchanged when either is unknown."""
     if spacing is None or target is None:
         return sample
     image, label = lesion_to_spacing(sample.image, sample.label, spacing, target)

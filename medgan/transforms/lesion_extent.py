@@ -128,33 +128,48 @@ def resampled_shape(shape: Sequence[int], spacing: Sequence[float], new_spacing:
 
 
 def resample_to_spacing(array: np.ndarray, spacing: Sequence[float], new_spacing: Sequence[float],
-                        labels: bool = False) -> np.ndarray:
+                        labels: bool | str = False) -> np.ndarray:
     """Resample a ``(C, *spatial)`` array from ``spacing`` to ``new_spacing`` (same field of view).
 
-    Images are interpolated linearly (float32 out); label maps by nearest neighbour, so the output
-    holds only values of the input (never an interpolated label) in the input's dtype. Voxel
-    centres are aligned as grid cells (``scipy.ndimage.zoom(grid_mode=True)``), so the centre of
-    the volume stays at its centre.
+    Images are interpolated linearly (float32 out). Label maps never get a value the input lacks:
+    ``labels=True`` (or ``"nearest"``) takes the nearest voxel; ``labels="linear"`` interpolates each
+    value's one-hot mask linearly and takes the largest (smoother borders that follow a linearly
+    resampled image, as ``label_linear`` in :mod:`medgan.transforms.spatial`). Voxel centres are
+    aligned as grid cells (``scipy.ndimage.zoom(grid_mode=True)``), so the centre of the volume stays
+    at its centre.
 
     Args:
         array: channels first.
         spacing, new_spacing: voxel sizes in mm, one per spatial axis.
-        labels: nearest-neighbour for label maps.
+        labels: ``False`` for images; ``True``/``"nearest"`` or ``"linear"`` for label maps.
 
     Returns:
-        ``(C, *resampled_shape)``; the input itself when the spacings are equal.
+        ``(C, *resampled_shape)`` (labels in the input's dtype); the input itself when the spacings
+        are equal.
     """
     array = np.asarray(array)
     dims = array.ndim - 1
     if len(spacing) != dims or len(new_spacing) != dims:
         raise ValueError(f"array of shape {array.shape} needs {dims} spacings, got {tuple(spacing)} and "
                          f"{tuple(new_spacing)}")
+    if labels not in (False, True, "nearest", "linear"):
+        raise ValueError(f"labels must be False, True, 'nearest' or 'linear', got {labels!r}")
     if np.allclose(spacing, new_spacing, rtol=1e-4, atol=1e-6):
         return array
     shape = resampled_shape(array.shape[1:], spacing, new_spacing)
     zoom = [n / m for n, m in zip(shape, array.shape[1:])]
-    # edges replicate (``mode="nearest"``): zero padding would darken the outermost voxels
-    source = array if labels else array.astype(np.float32, copy=False)
-    out = np.stack([ndimage.zoom(channel, zoom, order=0 if labels else 1, mode="nearest", grid_mode=True)
-                    for channel in source])
-    return out.astype(array.dtype if labels else np.float32, copy=False)
+
+    def resample(channel: np.ndarray, order: int) -> np.ndarray:
+        # edges replicate (``mode="nearest"``): zero padding would darken the outermost voxels
+        return ndimage.zoom(channel, zoom, order=order, mode="nearest", grid_mode=True)
+
+    if labels == "linear":
+        out = []
+        for channel in array:
+            values = np.unique(channel)
+            weights = np.stack([resample((channel == v).astype(np.float32), 1) for v in values])
+            out.append(values[weights.argmax(0)])
+        return np.stack(out).astype(array.dtype, copy=False)
+    if labels:
+        return np.stack([resample(channel, 0) for channel in array]).astype(array.dtype, copy=False)
+    return np.stack([resample(channel, 1) for channel in array.astype(np.float32, copy=False)])

@@ -6,7 +6,8 @@ Per lesion:
 1. **Label map**: a training lesion's label map (kept in the run's checkpoint), deformed and
    rescaled with medgan's spatial transforms (rotation, zoom, elastic, flips; labels one-hot
    linear + argmax, so no new values), or a map given by the caller (another mask source, checked
-   against the model's label values). It is resampled to the target case's spacing (nearest).
+   against the model's label values). It is resampled to the target case's spacing (one-hot
+   linear + argmax).
 2. **Place**: a centre where the lesion lies inside the foreground (or organ labels) at least
    ``inset_mm`` from its edge and at least ``margin_mm`` from every existing lesion.
 3. **Fill**: the region around it (the model's region size in mm) is scaled to [-1, 1] with the
@@ -225,7 +226,7 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
         placed = None
         for _ in range(attempts):
             base = np.asarray(label_maps[k % len(label_maps)]) if label_maps else inpainter.sample_label_map(rng)
-            lesion_t = bbox_crop(resample_to_spacing(base[None], inpainter.spacing, spacing, labels=True)[0])
+            lesion_t = bbox_crop(resample_to_spacing(base[None], inpainter.spacing, spacing, labels="linear")[0])
             if not lesion_t.any():
                 continue
             grown = [int(np.ceil(data.hole_margin_mm / s)) for s in spacing]
