@@ -4,7 +4,12 @@ in the same run. Rounds alternate between the two so machine load affects both a
 round is reported.
 
     python benchmarks/bench_engine.py                       # CPU, 2D 64^2 and 3D 32^3
-    python benchmarks/bench_engine.py --device cuda --amp   # on a GPU, also reports the AMP speed-up
+    python benchmarks/bench_engine.py --device cuda --amp   # on a GPU, also AMP speed-up and peak memory
+    python benchmarks/bench_engine.py --steps 2 --rounds 1  # a quick check that it runs
+
+On CUDA the peak GPU memory (``torch.cuda.max_memory_allocated``) during the engine's rounds and
+during the bare loop's rounds is printed next to the times; both sides' weights and Adam moments are
+resident throughout, so the two peaks differ by the working memory of one step.
 """
 
 from __future__ import annotations
@@ -64,19 +69,24 @@ def main() -> None:
     settings = [False, True] if args.amp and args.device == "cuda" else [False]
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"{args.steps} steps x {args.rounds} rounds (median round)")
-    print(f"{'model':<10} {'amp':<5} {'engine ms/step':>15} {'bare ms/step':>13} {'engine/bare':>12}")
+    cuda = args.device == "cuda"
+    memory_header = f" {'engine peak GiB':>16} {'bare peak GiB':>14}" if cuda else ""
+    print(f"{'model':<10} {'amp':<5} {'engine ms/step':>15} {'bare ms/step':>13} {'engine/bare':>12}{memory_header}")
     for name, dims, size, channels, batch in cases:
-        engine_by_amp = {}
+        engine_by_amp, peak_by_amp = {}, {}
         for amp in settings:
-            engine, bare = compare(dims, size, channels, batch, amp, args)
-            engine_by_amp[amp] = engine
-            print(f"{name:<10} {str(amp):<5} {engine * 1e3:>15.1f} {bare * 1e3:>13.1f} {engine / bare:>12.3f}")
+            (engine, engine_peak), (bare, bare_peak) = compare(dims, size, channels, batch, amp, args)
+            engine_by_amp[amp], peak_by_amp[amp] = engine, engine_peak
+            memory = f" {engine_peak / 2**30:>16.3f} {bare_peak / 2**30:>14.3f}" if cuda else ""
+            print(f"{name:<10} {str(amp):<5} {engine * 1e3:>15.1f} {bare * 1e3:>13.1f} {engine / bare:>12.3f}{memory}")
         if len(engine_by_amp) == 2:
-            print(f"{name:<10} AMP speed-up of the engine step: {engine_by_amp[False] / engine_by_amp[True]:.2f}x")
+            print(f"{name:<10} AMP vs fp32, engine step: {engine_by_amp[False] / engine_by_amp[True]:.2f}x faster, "
+                  f"peak memory {peak_by_amp[True] / peak_by_amp[False]:.2f}x")
 
 
 def compare(dims: int, size: int, channels: int, batch: int, amp: bool, args: argparse.Namespace
-            ) -> tuple[float, float]:
+            ) -> tuple[tuple[float, int], tuple[float, int]]:
+    """``((engine s/step, engine peak bytes), (bare s/step, bare peak bytes))``; peaks are 0 on CPU."""
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         step = make_step(dims, size, channels, batch, amp, args.device)
@@ -91,11 +101,17 @@ def compare(dims: int, size: int, channels: int, batch: int, amp: bool, args: ar
 
         engine_steps(2)
         bare.run(2)
-        engine_times, bare_times = [], []
+        times: dict[str, list[float]] = {"engine": [], "bare": []}
+        peaks = {"engine": 0, "bare": 0}
         for _ in range(args.rounds):
-            engine_times.append(timed(lambda: engine_steps(args.steps), device) / args.steps)
-            bare_times.append(timed(lambda: bare.run(args.steps), device) / args.steps)
-    return statistics.median(engine_times), statistics.median(bare_times)
+            for side, run in (("engine", engine_steps), ("bare", bare.run)):
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                times[side].append(timed(lambda run=run: run(args.steps), device) / args.steps)
+                if device.type == "cuda":
+                    peaks[side] = max(peaks[side], torch.cuda.max_memory_allocated(device))
+    return ((statistics.median(times["engine"]), peaks["engine"]),
+            (statistics.median(times["bare"]), peaks["bare"]))
 
 
 def timed(fn, device: torch.device) -> float:

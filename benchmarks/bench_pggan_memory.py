@@ -8,9 +8,13 @@ passes of the larger of the two phases, plus weights, gradients, Adam moments an
 estimate of the activation-dominated peak that needs no GPU (it leaves out temporaries that are not
 kept for backward and allocator slack, so expect a real GPU to need somewhat more).
 
+On CUDA ``--steps N`` runs N steps per level and reports the mean seconds per step after one
+warm-up step (``--steps 0``: the single step's time, warm-up included, as before).
+
 Examples:
     python benchmarks/bench_pggan_memory.py --resolution 128 --batch-sizes 32,32,16,8,4,2
     python benchmarks/bench_pggan_memory.py --resolution 128 --amp bf16 --checkpointing   # on a GPU
+    python benchmarks/bench_pggan_memory.py --resolution 16 --steps 2                      # a quick check
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ def main() -> None:
     parser.add_argument("--amp", choices=["none", "bf16"], default="none")
     parser.add_argument("--checkpointing", action="store_true")
     parser.add_argument("--from-level", type=int, default=0)
+    parser.add_argument("--to-level", type=int, default=-1, help="last level to measure (default: the last)")
+    parser.add_argument("--steps", type=int, default=0, help="timed steps per level after a warm-up (CUDA)")
     args = parser.parse_args()
 
     data_shape = [int(s) for s in args.data_shape.split(",")] if args.data_shape else [args.resolution] * args.dims
@@ -106,7 +112,8 @@ def main() -> None:
     print(f"device: {name}; base {base} x 2^{levels}; {params / 1e6:.1f} M parameters; amp {args.amp}; "
           f"checkpointing {args.checkpointing}")
     print("level  shape            batch  channels(G/D)  peak_GiB  seconds")
-    for level in range(args.from_level, levels + 1):
+    last = levels if args.to_level < 0 else min(args.to_level, levels)
+    for level in range(args.from_level, last + 1):
         batch = batches[min(level, len(batches) - 1)]
         shape = "x".join(map(str, level_shape(base, level)))
         for net in (g, d):
@@ -118,6 +125,13 @@ def main() -> None:
             try:
                 step(g, d, batch, level, device, args.amp, loss)
                 torch.cuda.synchronize()
+                if args.steps > 0:  # warm-up done: time the next steps alone
+                    start = time.perf_counter()
+                    for _ in range(args.steps):
+                        for net in (g, d):
+                            net.zero_grad(set_to_none=True)
+                        step(g, d, batch, level, device, args.amp, loss)
+                    torch.cuda.synchronize()
                 peak = f"{torch.cuda.max_memory_allocated() / 2**30:8.2f}"
             except torch.OutOfMemoryError:
                 peak = "     OOM"
@@ -127,7 +141,7 @@ def main() -> None:
             activations = max(saved_bytes(lambda p=p, b=batch, k=level: step(g, d, b, k, device, "none", loss, p))
                               for p in ("D", "G"))
             peak = f"{(activations + fixed) / 2**30:8.2f}"
-        seconds = time.perf_counter() - start
+        seconds = (time.perf_counter() - start) / (args.steps if cuda and args.steps > 0 else 1)
         print(f"{level:5d}  {shape:15s}  {batch:5d}  {g.channels[level]:4d}/{d.channels[level]:<4d}     {peak}  "
               f"{seconds:7.2f}")
 

@@ -18,9 +18,9 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from medgan.families.lesion_gan.sampling import LesionGenerator  # noqa: E402
 from medgan.families.lesion_gan.step import LesionGANStep  # noqa: E402
 from medgan.io import load_dataset  # noqa: E402
-from medgan.synthesis.lesions import LesionGenerator  # noqa: E402
 from medgan.training.run import read_run_config  # noqa: E402
 
 

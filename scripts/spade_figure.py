@@ -22,10 +22,11 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medgan.families.spade.data import intensity_scale, normalise  # noqa: E402
+from medgan.families.spade.data import intensity_scale  # noqa: E402
 from medgan.families.spade.masks import build_mask_source  # noqa: E402
 from medgan.families.spade.synthesis import SpadeSynthesizer  # noqa: E402
 from medgan.io import load_dataset  # noqa: E402
+from medgan.transforms.scaling import to_unit_range  # noqa: E402
 
 
 def _slice(array: np.ndarray) -> np.ndarray:
@@ -49,7 +50,7 @@ def main() -> None:
     low, high = synth.config.data.intensity_low, synth.config.data.intensity_high
     dataset = load_dataset(args.data, modalities=synth.modalities)
     cases = [dataset.load(ref) for ref in dataset.cases if ref.label is not None]
-    real = np.stack([_slice(normalise(c["image"], *intensity_scale(c["image"]))) for c in cases])
+    real = np.stack([_slice(to_unit_range(c["image"], *intensity_scale(c["image"]))) for c in cases])
     step = max(1, len(cases) // args.rows)
     context = [cases[i * step] for i in range(args.rows)]
     masks = build_mask_source(args.mask_source).masks(args.rows, args.seed, context)
@@ -58,7 +59,7 @@ def main() -> None:
     fig, axes = plt.subplots(args.rows, cols, figsize=(cols * 1.3, args.rows * 1.35))
     for row, (label, _meta) in enumerate(masks):
         images = synth.generate(label, torch.Generator().manual_seed(args.seed * 1000 + row), args.per_mask)
-        shown = [_slice(normalise(im, low, high)) for im in images]
+        shown = [_slice(to_unit_range(im, low, high)) for im in images]
         nearest = int(np.argmin(((real - shown[0][None]) ** 2).reshape(len(real), -1).sum(1)))
         panels = [(_slice(label.astype(np.float32)), "label map", (0, top))]
         panels += [(s, f"synthetic {k + 1}", (-1, 1)) for k, s in enumerate(shown)]

@@ -1,66 +1,117 @@
-"""The benchmark's split, leak guard, real/synthetic mixing, grid and report pieces."""
+"""The benchmark's folds, nested training sets, reserve cases, controls, leak guard, mixing and grid."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
+from medgan.benchmark.controls import fit_shape, wrong_label_cases
 from medgan.benchmark.pipeline import GridSpec, Pipeline
-from medgan.benchmark.run import Cell, grid_cells, parse_shard
-from medgan.benchmark.split import Split, content_key, make_split, refuse_test_leak
+from medgan.benchmark.run import Cell, grid_cells, parse_shard, shard_cells
+from medgan.benchmark.split import Fold, content_key, make_folds, refuse_test_leak
 from medgan.data import mix
 from medgan.errors import ConfigError
-from medgan.reports.benchmark import paired_comparison, summary_table, write_report
 
 IDS = [f"case{i:02d}" for i in range(20)]
+HEALTHY = {i: "healthy" if i.endswith(("0", "1", "2", "3")) else "lesion" for i in IDS}  # 8 healthy, 12 lesion
 
 
-def test_split_is_disjoint_complete_and_seeded() -> None:
-    split = make_split(IDS, test_fraction=0.25, val_fraction=0.15, seed=3)
-    assert set(split.train) | set(split.val) | set(split.test) == set(IDS)
-    assert not (set(split.train) & set(split.test)) and not (set(split.val) & set(split.test))
-    assert len(split.test) == 5 and len(split.val) == 3
-    assert make_split(list(reversed(IDS)), 0.25, 0.15, seed=3) == split
-    assert make_split(IDS, 0.25, 0.15, seed=4).test != split.test
+def test_every_case_is_tested_exactly_once_and_folds_are_seeded() -> None:
+    cv = make_folds(IDS, folds=5, val_fraction=0.15, seed=3)
+    tested = [c for f in cv.folds for c in f.test]
+    assert sorted(tested) == IDS  # each case in exactly one test fold
+    for fold in cv.folds:
+        assert len(fold.test) == 4 and len(fold.val) == 2 and len(fold.train) == 14
+        assert set(fold.train) | set(fold.val) | set(fold.test) == set(IDS)
+    assert make_folds(list(reversed(IDS)), 5, 0.15, seed=3) == cv
+    assert make_folds(IDS, 5, 0.15, seed=4).folds[0].test != cv.folds[0].test
+    with pytest.raises(ConfigError, match="at least 2"):
+        make_folds(IDS, folds=1)
+    with pytest.raises(ConfigError, match="need at least"):
+        make_folds(IDS[:4], folds=3)
 
 
-def test_split_is_stratified() -> None:
-    healthy = {i: i.endswith(("0", "1", "2", "3")) for i in IDS}  # 8 healthy, 12 lesion cases
-    split = make_split(IDS, 0.25, 0.0, seed=0, strata=healthy)
-    assert sum(healthy[i] for i in split.test) == 2 and sum(not healthy[i] for i in split.test) == 3
+def test_folds_validation_and_training_sets_keep_the_healthy_share() -> None:
+    cv = make_folds(IDS, folds=4, val_fraction=0.2, seed=0, strata=HEALTHY)
+    for fold in cv.folds:
+        assert sum(HEALTHY[c] == "healthy" for c in fold.test) == 2  # 8 healthy over 4 folds
+        assert sum(HEALTHY[c] == "healthy" for c in fold.val) == 1  # 6 of 15 healthy, 3 validation cases
+        subset = cv.training_subset(fold.index, 5, seed=7)
+        assert sum(HEALTHY[c] == "healthy" for c in subset) == 2  # 5 of 12 pool cases, 5 healthy in the pool
 
 
-def test_training_subsets_are_nested_and_same_for_every_arm() -> None:
-    split = make_split(IDS, 0.25, 0.15, seed=0)
-    full, half, tenth = (split.training_subset(f, seed=1) for f in (1.0, 0.5, 0.1))
-    assert set(tenth) <= set(half) <= set(full) == set(split.train)
-    assert len(tenth) == 1 and len(half) == 6
-    assert split.training_subset(0.5, seed=1) == half
-    with pytest.raises(ConfigError):
-        split.training_subset(0.0, seed=1)
+def test_training_sets_are_nested_identical_for_every_arm_and_reserve_follows() -> None:
+    cv = make_folds(IDS, folds=5, val_fraction=0.15, seed=0)
+    small, large, full = (cv.training_subset(1, n, seed=2) for n in (3, 6, 14))
+    assert set(small) <= set(large) <= set(full) == set(cv.folds[1].train)
+    assert cv.training_subset(1, 3, seed=2) == small  # the same for every arm
+    assert cv.training_subset(1, 3, seed=3) != small  # the seed draws the order
+    reserve = cv.reserve(1, 3, 3, seed=2)
+    assert len(reserve) == 3 and not set(reserve) & set(small)
+    assert set(reserve) | set(small) == set(large)  # the reserve is what a larger set would add
+    assert not set(reserve) & (set(cv.folds[1].val) | set(cv.folds[1].test))
+    with pytest.raises(ConfigError, match="needs 12 cases beyond the 12"):
+        cv.reserve(1, 12, 12, seed=2)
+    with pytest.raises(ConfigError, match="cannot train on 0"):
+        cv.training_subset(1, 0, seed=2)
 
 
-def test_overlapping_split_is_refused() -> None:
+def test_overlapping_fold_is_refused() -> None:
     with pytest.raises(ConfigError, match="not disjoint"):
-        Split(("a", "b"), ("c",), ("b",), 0)
+        Fold(0, ("a", "b"), ("c",), ("b",))
 
 
 def test_leak_guard_catches_test_cases_by_id_and_by_content() -> None:
     rng = np.random.default_rng(0)
     cases = {i: {"id": i, "image": rng.random((1, 4, 4, 4)), "label": np.zeros((1, 4, 4, 4), np.uint8)}
              for i in IDS}
-    split = make_split(IDS, 0.25, 0.15, seed=0)
-    keys = {content_key(cases[i]) for i in split.test}
-    refuse_test_leak("GAN training", [cases[i] for i in split.train], split, keys)
-    planted = cases[split.test[0]]
+    fold = make_folds(IDS, 5, 0.15, seed=0).folds[0]
+    keys = {content_key(cases[i]) for i in fold.test}
+    refuse_test_leak("GAN training", [cases[i] for i in fold.train], fold, keys)
+    planted = cases[fold.test[0]]
     with pytest.raises(ConfigError, match=f"GAN training would see test case '{planted['id']}'"):
-        refuse_test_leak("GAN training", [cases[split.train[0]], planted], split, keys)
+        refuse_test_leak("GAN training", [cases[fold.train[0]], planted], fold, keys)
     renamed = {**planted, "id": "innocent_looking_case"}
     with pytest.raises(ConfigError, match="identical to a test case"):
-        refuse_test_leak("GAN training", [renamed], split, keys)
+        refuse_test_leak("GAN training", [renamed], fold, keys)
+
+
+def _labelled(n: int, healthy: int = 1) -> list[dict]:
+    rng = np.random.default_rng(1)
+    cases = []
+    for i in range(n):
+        label = np.zeros((1, 8, 8, 4), np.uint8)
+        if i >= healthy:
+            label[0, i % 6:i % 6 + 2, 2:5, 1:3] = 1 + i % 3
+        cases.append({"id": f"c{i}", "image": rng.random((2, 8, 8, 4)), "label": label, "meta": {"spacing": (1,) * 3}})
+    return cases
+
+
+def test_wrong_label_cases_pair_training_images_with_another_label() -> None:
+    cases = _labelled(4)
+    added = wrong_label_cases(cases, 6, seed=0)
+    assert len(added) == 6
+    by_id = {c["id"]: c for c in cases}
+    for case in added:
+        source, donor = case["id"].split("+labels-of-")
+        assert source != donor and donor == case["meta"]["wrong_label_from"]
+        assert case["image"] is by_id[source]["image"]  # a training image, unchanged
+        assert np.array_equal(case["label"], by_id[donor]["label"])
+        assert not np.array_equal(case["label"], by_id[source]["label"])  # really wrong
+    assert [c["id"] for c in wrong_label_cases(cases, 6, seed=0)] == [c["id"] for c in added]
+    assert [c["id"] for c in wrong_label_cases(cases, 6, seed=1)] != [c["id"] for c in added]
+    assert all("+labels-of-" not in c["id"] for c in cases)  # inputs untouched
+    assert wrong_label_cases(cases, 0, seed=0) == []
+    with pytest.raises(ConfigError, match="different label maps"):
+        wrong_label_cases(_labelled(3, healthy=3), 2, seed=0)  # all healthy: nothing to swap
+
+
+def test_fit_shape_crops_and_pads_without_new_values() -> None:
+    label = np.arange(1, 13, dtype=np.uint8).reshape(1, 3, 4)
+    assert fit_shape(label, (3, 4)).tolist() == label.tolist()
+    assert fit_shape(label, (1, 2)).tolist() == [[[6, 7]]]
+    padded = fit_shape(label, (5, 4))
+    assert padded.shape == (1, 5, 4) and set(np.unique(padded)) <= set(np.unique(label)) | {0}
 
 
 def test_mix_adds_ratio_times_real_and_leaves_inputs_alone() -> None:
@@ -73,43 +124,26 @@ def test_mix_adds_ratio_times_real_and_leaves_inputs_alone() -> None:
     assert "synthetic" not in real[0] and "synthetic" not in fake[0]
     only = mix(real, fake, 1, seed=0, synthetic_only=True)
     assert len(only) == 4 and all(m["synthetic"] for m in only)
-    assert len(mix(real, fake, 0, seed=0)) == 4
     with pytest.raises(ConfigError, match="only 10 are available"):
         mix(real, fake, 3, seed=0)
 
 
-def test_grid_cells_and_shards() -> None:
-    pipeline = Pipeline(name="t", grid=GridSpec(fractions=[1.0, 0.5], arms=["none", "gan"], ratios=[0, 1, 2],
+def test_grid_cells_controls_and_shards() -> None:
+    cv = make_folds(IDS, folds=5, val_fraction=0.15, seed=0)  # pools of 14 cases
+    pipeline = Pipeline(name="t", grid=GridSpec(cases=[3, 12], arms=["none", "real-cases", "gan"], ratios=[0, 1],
                                                 seeds=[0, 1]))
-    cells = grid_cells(pipeline)
-    assert Cell(1.0, "none", 0.0, 0) in cells and Cell(1.0, "gan", 2.0, 1) in cells
+    cells, skipped = grid_cells(pipeline, cv)
+    assert Cell(0, 3, "none", 0.0, 0) in cells and Cell(4, 12, "gan", 1.0, 1) in cells
     assert not any(c.arm == "gan" and c.ratio == 0 for c in cells)
-    assert len(cells) == 2 * (1 + 2) * 2
+    assert Cell(0, 3, "real-cases", 1.0, 0) in cells
+    assert not any(c.arm == "real-cases" and c.cases == 12 for c in cells)  # 12 + 12 > 14: no reserve
+    assert len(skipped) == 5 * 2 and "needs 12 reserve cases" in skipped[0][1]
+    assert len(cells) == 5 * 2 * 2 * 2 + 5 * 2  # folds x seeds x sizes x (none, gan) + real-cases at 3 only
     assert parse_shard("1/4") == (1, 4) and parse_shard(None) == (0, 1)
     with pytest.raises(ConfigError):
         parse_shard("4/4")
-
-
-def _fake_results() -> pd.DataFrame:
-    rows = []
-    for fraction in (1.0, 0.5):
-        for arm, gain in (("none", 0.0), ("classic", 0.05)):
-            for seed, noise in zip((0, 1, 2), (0.0, 0.01, -0.01)):
-                value = 0.6 + 0.1 * fraction + gain + noise
-                rows.append({"fraction": fraction, "arm": arm, "ratio": 0.0, "seed": seed, "region": "WT",
-                             "metric": "dice", "value": value, "seconds": 1.0})
-    return pd.DataFrame(rows)
-
-
-def test_summary_table_shape_and_paired_comparison(tmp_path: Path) -> None:
-    results = _fake_results()
-    table = summary_table(results, "dice", "WT")
-    assert list(table.index) == ["none", "classic"] and list(table.columns) == ["100 % data", "50 % data"]
-    assert table.loc["none", "100 % data"] == "0.700 ± 0.010"
-    comparison = paired_comparison(results, "dice", "WT")
-    assert np.allclose(comparison["mean_difference"], 0.05)
-    assert (comparison["ci95_low"] <= 0.05 + 1e-9).all() and (comparison["ci95_high"] >= 0.05 - 1e-9).all()
-    results.to_csv(tmp_path / "results.csv", index=False)
-    summary = write_report(tmp_path).read_text()
-    assert "0.700 ± 0.010" in summary and "Paired comparison" in summary
-    assert (tmp_path / "dice_vs_fraction.png").is_file()
+    shards = [shard_cells(cells, f"{i}/3") for i in range(3)]
+    assert sorted(c.key for s in shards for c in s) == sorted(c.key for c in cells)
+    for shard in shards:  # a GAN stage (fold, size, seed) lives in one shard only
+        others = {c.stage_key for s in shards if s is not shard for c in s}
+        assert not {c.stage_key for c in shard} & others

@@ -144,3 +144,42 @@ def test_grid_tiles_samples_by_channel():
     grid = grid_array(images, pad=2)
     assert grid.shape == (3 * 8 + 2, 2 * 10 + 2) and grid.dtype == np.uint8
     assert grid[2 + 8 + 3, 2 + 10 + 3] == 255 and grid[3, 3] == 127
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 2**70, 1.5, True, "3"])
+def test_seeds_outside_the_accepted_range_are_refused_not_wrapped(seed):
+    with pytest.raises(ConfigError, match=r"seed.*integer"):
+        load_config({"seed": seed}, TrainConfig)
+    config = TrainConfig()
+    with pytest.raises(ConfigError, match=r"^train\.seed must be an integer from 0 to 2\*\*63 - 1, found"):
+        config.seed = seed  # as `--seed` does after the config is loaded
+    assert config.seed == 0
+
+
+def test_the_largest_seed_gives_distinct_streams_without_overflow():
+    from medgan.training.rng import seed_all, stream_seed
+
+    top = 2**63 - 1
+    assert TrainConfig(seed=top).seed == top
+    streams = {stream_seed(top, rank) for rank in range(4)} | {stream_seed(top - 1, 0), stream_seed(0, 0)}
+    assert len(streams) == 6 and all(0 <= s < 2**64 for s in streams)
+    assert stream_seed(5, 1, 0) == 5 * 1_000_003 + 1  # small seeds: the streams of earlier versions
+    seed_all(stream_seed(top, 3))  # torch, numpy and Python accept it
+    torch.Generator().manual_seed(stream_seed(top, 3))
+
+
+def test_global_random_states_round_trip_through_a_checkpoint(tmp_path):
+    import random
+
+    from medgan.training.rng import get_state, seed_all, set_state
+
+    seed_all(11)
+    torch.rand(3), np.random.rand(3), random.random(), np.random.standard_normal()  # has_gauss / cached values
+    save_checkpoint(tmp_path, 1, {}, {"rng": get_state(torch.device("cpu"))})
+    expected = torch.rand(2), np.random.rand(2), random.random(), random.gauss(0, 1)
+    seed_all(99)
+    _, state = load_state(list_checkpoints(tmp_path)[-1])
+    set_state(state["rng"], torch.device("cpu"))
+    again = torch.rand(2), np.random.rand(2), random.random(), random.gauss(0, 1)
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
+    assert expected[2:] == again[2:]

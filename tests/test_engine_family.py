@@ -87,3 +87,30 @@ def test_run_folder_contents_and_refusals(tmp_path):
     other = ToyConfig(n_critic=3)
     with pytest.raises(ConfigError, match="n_critic"):
         Trainer(build(other), tmp_path / "run", "toy-cycle", resume=True)
+
+
+def test_a_run_does_not_depend_on_what_ran_before_in_the_process(tmp_path):
+    import random
+
+    import numpy as np
+
+    def run(folder, seed=0):
+        config = ToyConfig()
+        config.train.seed = seed
+        return Trainer(build(config), tmp_path / folder, "toy-cycle")
+
+    first = run("a")
+    after_start = torch.rand(2), np.random.rand(2), random.random()  # every global state is seeded
+    first.fit()
+    # other work in between: another run, draws from every global generator, a reseeded numpy
+    run("other", seed=5).fit()
+    torch.rand(7), np.random.seed(3), np.random.rand(5), random.seed(4), random.random()
+    second = run("b")
+    assert torch.equal(after_start[0], torch.rand(2)) and np.array_equal(after_start[1], np.random.rand(2))
+    assert after_start[2] == random.random()
+    second.fit()
+    a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    other = final_weights(tmp_path / "other")
+    assert not torch.equal(a["net/G_ab/0.weight"], other["net/G_ab/0.weight"])

@@ -101,3 +101,27 @@ def test_config_file_sets_options_and_unknown_key_fails(folders, tmp_path, capsy
     assert main(["evaluate", "--real", str(folders["real"]), "--synthetic", str(folders["synthetic"]),
                  "--out", str(out), "--config", str(config)]) == 2
     assert "unknown setting 'kid_subset'" in capsys.readouterr().err
+
+
+def test_real_cases_repeated_in_train_are_refused(folders, tmp_path, capsys) -> None:
+    real_i, real_l = lesion_set(12, seed=1, size=32)  # the real set's cases again, renamed, in another folder
+    renamed = write_folder(tmp_path / "train", real_i[:3] + lesion_set(5, seed=9, size=32)[0],
+                           real_l[:3] + lesion_set(5, seed=9, size=32)[1], prefix="other")
+    code = main(["evaluate", "--real", str(folders["real"]), "--synthetic", str(folders["synthetic"]),
+                 "--train", str(renamed), "--out", str(tmp_path / "eval"), "--metrics", "memorisation"])
+    err = capsys.readouterr().err
+    assert code == 2 and "3 of 12 --real case(s) are also in --train (identical voxels: case000 = other000)" in err
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_memorisation_names_its_yardstick(folders, tmp_path, capsys) -> None:
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--real", str(folders["real"]), "--synthetic", str(folders["synthetic"]),
+                 "--train", str(folders["train"]), "--out", str(out), "--metrics", "memorisation"]) == 0
+    printed = capsys.readouterr().out
+    assert "yardstick: held-out real cases: each real case's nearest training case" in printed
+    assert "case id(s) appear in both the real and the training set" in printed  # same names, other voxels
+    assert "Yardstick: held-out real cases" in (out / "report.md").read_text()
+    assert main(["evaluate", "--real", str(folders["real"]), "--synthetic", str(folders["synthetic"]),
+                 "--out", str(tmp_path / "loo"), "--metrics", "memorisation"]) == 0
+    assert "yardstick: the real set is the training set" in capsys.readouterr().out

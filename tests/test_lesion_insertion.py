@@ -12,11 +12,11 @@ import torch
 
 from medgan.cli import main
 from medgan.errors import DataError
+from medgan.families.lesion_gan.sampling import LesionGenerator, insert_synthetic_lesions
 from medgan.io import load_dataset
-from medgan.synthesis.insertion import blend_weights, choose_location, insert_lesion
-from medgan.synthesis.intensity import foreground_mask, from_unit_range, intensity_range, to_unit_range
-from medgan.synthesis.lesions import LesionGenerator, insert_synthetic_lesions
 from medgan.synthesis.transform import RandLesionInsertiond
+from medgan.transforms.insertion import blend_weights, choose_location, insert_lesion
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 from tests.conftest import tree_digest
 from tests.lesion_data import make_lesion_dataset
 
@@ -82,7 +82,7 @@ def test_foreground_mask_and_intensity_round_trip():
     image[0, 8:10, 8:10] = 0.0  # a hole inside the body is filled
     mask = foreground_mask(image)
     assert mask.sum() == 144
-    lo, hi = intensity_range(image, mask)
+    lo, hi = percentile_range(image, mask, mask)
     values = np.array([[[lo[0], hi[0]]]], np.float32)
     assert np.allclose(from_unit_range(to_unit_range(values, lo, hi), lo, hi), values)
 
@@ -108,7 +108,8 @@ def test_synthesize_into_writes_the_input_layout_with_manifest(trained_3d, tmp_p
                  "--exclude-cases", "case01", "--lesions-per-case", "2", "--seed", "5"]) == 0
     assert tree_digest(data) == before
     manifest = pd.read_csv(tmp_path / "out" / "manifest.csv")
-    assert manifest["source_case"].tolist() == ["case00", "case02", "case03"]
+    # case01 excluded here, case02 by the run (its test case): the sources alternate case00, case03
+    assert manifest["source_case"].tolist() == ["case00", "case00", "case03"]
     assert all(len(str(c).split(";")) == 2 for c in manifest["lesion_classes"])
     source, out = load_dataset(data), load_dataset(tmp_path / "out")
     for row in manifest.itertuples():
@@ -123,6 +124,20 @@ def test_synthesize_into_writes_the_input_layout_with_manifest(trained_3d, tmp_p
     assert main(["synthesize", str(run), str(tmp_path / "out"), "--into", str(data), "--n", "3",
                  "--exclude-cases", "case01", "--lesions-per-case", "2", "--seed", "5"]) == 0
     assert (tmp_path / "out" / "images" / "case00_synles0000.nii.gz").stat().st_mtime_ns == stamp
+
+
+def test_synthesize_into_keeps_the_runs_excluded_cases_out(trained_3d, tmp_path, capsys):
+    data, run = trained_3d  # the run excluded case02 from its training
+    assert main(["synthesize", str(run), str(tmp_path / "a"), "--into", str(data), "--n", "4"]) == 0
+    assert "case02" not in set(pd.read_csv(tmp_path / "a" / "manifest.csv")["source_case"])
+    assert "excluded from its training" in capsys.readouterr().err
+    assert main(["synthesize", str(run), str(tmp_path / "b"), "--into", str(data), "--n", "1",
+                 "--cases", "case02"]) == 2  # asked for by name: refused, naming the case
+    assert "'case02' was excluded" in capsys.readouterr().err
+    assert main(["synthesize", str(run), str(tmp_path / "c"), "--into", str(data), "--n", "4",
+                 "--allow-excluded"]) == 0
+    assert "case02" in set(pd.read_csv(tmp_path / "c" / "manifest.csv")["source_case"])
+    assert "WARNING: --allow-excluded" in capsys.readouterr().err
 
 
 def test_monai_transform_is_seeded_and_records_history(trained_3d):

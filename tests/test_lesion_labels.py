@@ -12,9 +12,9 @@ from medgan.errors import DataError
 from medgan.families.lesion_gan import LesionGANConfig
 from medgan.families.lesion_gan.codec import MaskCodec
 from medgan.families.lesion_gan.patches import extract_lesion_patches
+from medgan.families.lesion_gan.sampling import LesionGenerator
 from medgan.families.lesion_gan.step import LesionGANStep
 from medgan.io import load_dataset
-from medgan.synthesis.lesions import LesionGenerator
 from medgan.training.loop import Trainer
 from tests.conftest import SAMPLE_DATA
 from tests.lesion_data import make_lesion_dataset

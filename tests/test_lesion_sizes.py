@@ -11,7 +11,7 @@ import yaml
 from medgan.cli import main
 from medgan.families._lesion_sizes import dcgan_patch_size, training_lesion_sizes
 from medgan.io import load_dataset
-from medgan.synthesis.insertion import lesion_to_spacing
+from medgan.transforms.insertion import lesion_to_spacing
 from medgan.transforms.lesion_extent import (
     component_extents_mm,
     lesion_extents_mm,

@@ -9,9 +9,12 @@ import pytest
 
 from medgan.metrics.segmentation import (
     BRATS_REGIONS,
+    HD95_MISSED_MM,
     dice,
+    false_positive_ml,
     hd95,
     lesion_sensitivity,
+    overlap_score,
     segmentation_metrics,
     sensitivity,
     specificity,
@@ -67,15 +70,75 @@ def test_hd95_by_hand_with_spacing() -> None:
     assert hd95(a, b)["1"] == pytest.approx(3.0)
 
 
-def test_empty_mask_conventions() -> None:
+def test_region_absent_from_reference_is_not_applicable() -> None:
     empty = np.zeros((8, 8), np.int64)
+    both = segmentation_metrics(empty, empty, {"x": (1,)}, spacing=(2.0, 2.0))["x"]
+    for metric in ("dice", "sensitivity", "hd95", "lesion_sensitivity"):
+        assert math.isnan(both[metric]), metric  # not 1.0, not 0.0: there is nothing to find
+    assert both["specificity"] == 1.0 and both["false_positive_ml"] == 0.0
+    false_alarm = segmentation_metrics(square(), empty, {"x": (1,)}, spacing=(2.0, 2.0))["x"]
+    assert math.isnan(false_alarm["dice"]) and math.isnan(false_alarm["hd95"])
+    assert false_alarm["false_positive_ml"] == pytest.approx(4 * 2.0 * 2.0 / 1000)  # 4 pixels of 4 mm^2
+    assert false_alarm["specificity"] == pytest.approx(60 / 64)
+    # a region listing a label that never occurs is not applicable, never a perfect 1.0 / 0.0 mm
+    never = segmentation_metrics(square(), square(), {"seven": (7,)})["seven"]
+    assert math.isnan(never["dice"]) and math.isnan(never["hd95"])
+
+
+def test_missed_region_gets_the_brats_hd95() -> None:
+    empty = np.zeros((8, 8), np.int64)
+    missed = segmentation_metrics(empty, square(), {"x": (1,)})["x"]
+    assert missed["dice"] == 0.0 and missed["sensitivity"] == 0.0 and missed["lesion_sensitivity"] == 0.0
+    assert missed["hd95"] == HD95_MISSED_MM == 373.13
+    assert hd95(empty, square(), missed=99.0)["1"] == 99.0
+
+
+def test_agrees_with_monai_where_monai_is_defined() -> None:
+    from monai.metrics import DiceMetric, HausdorffDistanceMetric
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        ref = (ndimage_blob(rng) * rng.integers(1, 4)).astype(np.int64)
+        pred = np.roll(ref, int(rng.integers(-2, 3)), axis=int(rng.integers(0, 3)))
+        pred[rng.random(pred.shape) < 0.01] = 2
+        spacing = (1.0, 1.5, 2.0)
+        ours = segmentation_metrics(pred, ref, BRATS_REGIONS, spacing)
+        for name, values in BRATS_REGIONS.items():
+            t = torch_mask(ref, values)
+            p = torch_mask(pred, values)
+            if not t.any():
+                assert math.isnan(ours[name]["dice"])
+                continue
+            expected_dice = DiceMetric(include_background=True)(p, t).item()
+            assert ours[name]["dice"] == pytest.approx(expected_dice, abs=1e-6)
+            if p.any():
+                expected_hd = HausdorffDistanceMetric(include_background=True, percentile=95)(
+                    p, t, spacing=list(spacing)).item()
+                assert ours[name]["hd95"] == pytest.approx(expected_hd, abs=1e-6)
+
+
+def ndimage_blob(rng: np.random.Generator) -> np.ndarray:
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(rng.normal(size=(12, 12, 10)), 1.5)
+    return noise > np.quantile(noise, 0.8)
+
+
+def torch_mask(label: np.ndarray, values: tuple[int, ...]):
+    import torch
+
+    return torch.from_numpy(np.isin(label, values)[None, None].astype(np.float32))
+
+
+def test_false_positive_volume_and_overlap_score() -> None:
     ref = square()
-    both = segmentation_metrics(empty, empty, {"x": (1,)})["x"]
-    assert both["dice"] == 1.0 and both["hd95"] == 0.0
-    assert math.isnan(both["sensitivity"]) and math.isnan(both["lesion_sensitivity"])
-    missed = segmentation_metrics(empty, ref, {"x": (1,)})["x"]
-    assert missed["dice"] == 0.0 and missed["sensitivity"] == 0.0 and math.isnan(missed["hd95"])
-    assert missed["lesion_sensitivity"] == 0.0
+    pred = square(box=(slice(2, 4), slice(3, 5)))  # 2 of 4 voxels outside the reference
+    assert false_positive_ml(pred, ref, spacing=(10.0, 10.0))["1"] == pytest.approx(2 * 100 / 1000)
+    assert false_positive_ml(pred, ref)["1"] == pytest.approx(2e-3)  # 1 mm voxels by default
+    empty = np.zeros((8, 8), np.int64)
+    assert overlap_score(empty, empty, {"x": (1,)}) == 1.0  # a clean healthy case selects well
+    assert overlap_score(pred, empty, {"x": (1,)}) == 0.0  # a false alarm does not
+    assert overlap_score(pred, ref, {"a": (1,), "b": (2,)}) == pytest.approx(0.5)  # b in neither: skipped
 
 
 def test_lesion_wise_sensitivity() -> None:

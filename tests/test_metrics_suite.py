@@ -12,6 +12,7 @@ from medgan.metrics.casesets import CaseSet
 from medgan.metrics.context import EvaluateOptions
 from medgan.metrics.evaluation import evaluate
 from medgan.registry import METRICS
+from medgan.reports.evaluation import evaluate_sets
 from tests.metrics_data import lesion_set
 
 
@@ -42,7 +43,7 @@ def test_metrics_are_registered() -> None:
 def test_memorisation_copies_flagged_independent_sample_not(sets, tmp_path) -> None:
     train = sets["train"]
     copies = case_set("synthetic", train.images, train.labels, "copy")
-    result = evaluate(sets["real"], copies, train, EvaluateOptions(metrics=["memorisation"]), out=tmp_path)
+    result = evaluate_sets(sets["real"], copies, train, EvaluateOptions(metrics=["memorisation"]), out=tmp_path)
     memo = result["metrics"]["memorisation"]
     assert memo["image_fraction_memorised"] == 1.0 and memo["feature_fraction_memorised"] == 1.0
     assert result["flags"] and "memorisation" in result["flags"][0]

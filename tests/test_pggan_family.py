@@ -1,6 +1,6 @@
-"""The pggan family on the shared engine: training steps at two resolutions, exact resume in the
-middle of a fade-in, synthesis (volumes, label maps, interpolation), the benchmark stage, and the
-command line end to end on the sample data."""
+"""The pggan family on the shared engine: training steps at two resolutions, Adam moments restarted
+when a fade-in starts and ends, exact resume through level changes, synthesis (volumes, label maps,
+interpolation), the benchmark stage, and the command line end to end on the sample data."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from safetensors.torch import load_file
 
 from medgan.cli import main
 from medgan.families.pggan import PGGANConfig, sample_label_maps
-from medgan.families.pggan.stage import PGGANStage
 from medgan.families.pggan.step import PGGANStep
 from medgan.io.datasets import load_dataset
 from medgan.registry import SYNTHESIS_STAGES
@@ -85,23 +84,40 @@ def test_one_training_step_at_two_resolutions(tmp_path):
     assert next(iter(step.next_batch(trainer.context(2)).values())).shape == (2, 5, 8, 8)
 
 
-def test_resume_mid_fade_in_equals_uninterrupted(tmp_path):
-    config = tiny_config(steps=6, stable=4, fade=8)
+def test_adam_moments_restart_when_a_fade_in_starts_and_ends(tmp_path):
+    # batch 4 at level 0, then 2: level 1 fades in over steps 1-4 (images 4..12), is stable for steps 4-5,
+    # level 2 fades in from step 6 (images 16)
+    config = tiny_config(steps=8, stable=4, fade=8)
+    step = build(config, disc_cases())
+    trainer = Trainer(step, tmp_path / "run", "pggan")
+    g = step.networks["G"]
+    events = {}
+    for index in range(8):
+        trainer.train_step(index)
+        events[index + 1] = {name: v["built_at"] for name, v in trainer.layouts.items()}
+    assert [events[k]["G"] for k in range(1, 9)] == [1, 1, 1, 1, 5, 5, 7, 7]
+    assert events == {k: {"G": v["G"], "D": v["G"]} for k, v in events.items()}  # the critic restarts alike
+    assert (step.level, step.alpha) == (2, pytest.approx(0.25))
+    moments = trainer.optimizers["G"].state
+    assert int(moments[g.blocks[0].conv1.weight]["step"]) == 1  # stepped once since level 2 began
+    assert g.to_output[0].weight not in moments  # level 0's output layer is no longer trained
+    assert trainer.layouts["G"]["layout"]["groups"] == [["G.dense", "G.base_conv", "G.blocks.0", "G.blocks.1",
+                                                         "G.to_output.2", "G.to_output.1"]]
+
+
+@pytest.mark.parametrize("checkpoint_at", [1, 3, 5, 6], ids=["fade-start", "mid-fade", "fade-end", "before-level-2"])
+def test_resume_through_level_changes_equals_uninterrupted(tmp_path, checkpoint_at):
+    config = tiny_config(steps=8, stable=4, fade=8)
     Trainer(build(config, disc_cases()), tmp_path / "a", "pggan").fit()
 
-    config_b = tiny_config(steps=6, stable=4, fade=8)
-    Trainer(build(config_b, disc_cases()), tmp_path / "b", "pggan").fit(3)  # checkpoint at step 3
-    _, state = load_state(list_checkpoints(tmp_path / "b" / "checkpoints")[-1])
-    assert state["family"]["level"] == 1 and 0.0 < state["family"]["alpha"] < 1.0  # in the middle of a fade-in
-    assert state["family"]["images_seen"] == 8
-
+    config_b = tiny_config(steps=8, stable=4, fade=8)
+    Trainer(build(config_b, disc_cases()), tmp_path / "b", "pggan").fit(checkpoint_at)
     saved = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
     from medgan.config import load_config
 
     saved.pop("family")
-    resumed_step = build(load_config(saved, PGGANConfig), disc_cases())
-    resumed = Trainer(resumed_step, tmp_path / "b", "pggan", resume=True)
-    assert resumed.start == 3 and resumed_step.level == 1 and resumed_step.alpha == pytest.approx(0.5)
+    resumed = Trainer(build(load_config(saved, PGGANConfig), disc_cases()), tmp_path / "b", "pggan", resume=True)
+    assert resumed.start == checkpoint_at
     resumed.fit()
 
     a = load_file(str(list_checkpoints(tmp_path / "a" / "checkpoints")[-1] / "networks.safetensors"))
@@ -111,15 +127,15 @@ def test_resume_mid_fade_in_equals_uninterrupted(tmp_path):
         assert torch.equal(a[key], b[key]), key
     _, state_a = load_state(list_checkpoints(tmp_path / "a" / "checkpoints")[-1])
     _, state_b = load_state(list_checkpoints(tmp_path / "b" / "checkpoints")[-1])
-    assert state_a["family"] == state_b["family"]
+    assert state_a["family"] == state_b["family"] and state_a["family"]["level"] == 2
+    assert state_a["optimizer_layouts"] == state_b["optimizer_layouts"]
 
 
 def test_benchmark_stage_returns_labelled_cases_on_context_grid(tmp_path):
     stage_cls = SYNTHESIS_STAGES.get("pggan")
-    assert stage_cls is PGGANStage
     context = disc_cases(4, size=(12, 16))
-    stage = stage_cls({"resolution": 8, "steps": 2, "fade_images": 2, "stable_images": 2, "batch_sizes": [2],
-                       "latent_dim": 8, "fmap_base": 16, "fmap_max": 4}, 2, "cpu")
+    stage = stage_cls({"train": {"steps": 2}, "growth": {"fade_images": 2, "stable_images": 2, "batch_sizes": [2]},
+                       "model": {"resolution": 8, "latent_dim": 8, "fmap_base": 16, "fmap_max": 4}}, 2, "cpu")
     stage.fit(context, tmp_path / "work", seed=0)
     cases = stage.sample(3, seed=1, context=context)
     assert len(cases) == 3

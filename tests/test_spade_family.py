@@ -274,7 +274,8 @@ def test_label_map_generator_run_plugs_in_by_name(tmp_path):
 
 
 def test_stage_fits_and_samples_labelled_cases(tmp_path):
-    options = {"steps": 2, "batch_size": 1, "model": TINY_MODEL, "mask_source": {"source": "augment"}}
+    options = {"train": {"steps": 2, "batch_size": 1}, "model": TINY_MODEL,
+               "sample": {"mask_source": {"source": "augment"}}}
     stage = SYNTHESIS_STAGES.get("spade")(options, 3, "cpu")
     cases = _cases(2, (16, 16, 16))
     stage.fit(cases, tmp_path, seed=0)

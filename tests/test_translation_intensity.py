@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medgan.io.image import read_image, write_image
-from medgan.synthesis.modality import CTWindow, IntensityConfig, MRScale, fit_reference, make_scale
+from medgan.transforms.modality import CTWindow, IntensityConfig, MRScale, fit_reference, make_scale
 
 
 @pytest.mark.parametrize("low,high", [(-1024, 2048), (-1000, 3000), (-160, 240)])

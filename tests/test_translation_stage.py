@@ -10,8 +10,8 @@ from medgan.io.datasets import load_dataset
 from medgan.registry import SYNTHESIS_STAGES
 from tests.translation_data import make_paired_brats
 
-OPTIONS = {"source_modality": "t1n", "target_modality": "ct", "steps": 2, "g_channels": 4, "n_blocks": 1,
-           "d_channels": 4, "patch_size": 24}
+OPTIONS = {"data": {"a": {"modality": "t1n"}, "b": {"modality": "ct"}, "patch_size": 24}, "train": {"steps": 2},
+           "model": {"g_channels": 4, "n_blocks": 1, "d_channels": 4}}
 
 
 def normalised(case: dict) -> dict:
@@ -22,9 +22,6 @@ def normalised(case: dict) -> dict:
 
 
 def test_stage_fits_and_translates_the_target_channel(tmp_path):
-    import medgan.families  # noqa: F401
-
-    medgan.families.discover()
     stage_type = SYNTHESIS_STAGES.get("cyclegan")
     dataset = load_dataset(make_paired_brats(tmp_path / "data", n=3), modalities=["ct", "t1n"])
     cases = [normalised(dataset.load(ref)) for ref in dataset.cases]
@@ -45,19 +42,35 @@ def test_stage_fits_and_translates_the_target_channel(tmp_path):
 
 
 def test_stage_reads_a_missing_source_channel_from_the_case_folder(tmp_path):
-    from medgan.families.cyclegan.stage import CycleGANStage
+    from medgan.families._translation.translator import CaseChannels
 
     root = make_paired_brats(tmp_path / "data", n=2)
     ct_only = load_dataset(root, modalities=["ct"])
     cases = [ct_only.load(ref) for ref in ct_only.cases]
-    stage = CycleGANStage(OPTIONS, 3, "cpu")
     full = load_dataset(root)
     expected = full.load("TR-000")["image"][list(full.modalities).index("t1n")]
-    assert np.array_equal(stage.channel(cases[0], "t1n"), expected)
+    assert np.array_equal(CaseChannels()(cases[0], "t1n"), expected)
 
 
 def test_stage_rejects_unknown_options():
-    from medgan.families.cyclegan.stage import CycleGANStage
-
     with pytest.raises(ConfigError, match="unknown setting 'stepz'"):
-        CycleGANStage({"stepz": 3}, 3, "cpu")
+        SYNTHESIS_STAGES.get("cyclegan")({"train": {"stepz": 3}}, 3, "cpu")
+    with pytest.raises(ConfigError, match="unknown setting 'steps'"):
+        SYNTHESIS_STAGES.get("cyclegan")({"steps": 3}, 3, "cpu")  # the family config's names, nested
+
+
+def test_pix2pix_is_a_stage_too(tmp_path):
+    """The generic stage serves any translating family with a preset: pix2pix on co-registered pairs."""
+    dataset = load_dataset(make_paired_brats(tmp_path / "data", n=2), modalities=["ct", "t1n"])
+    cases = [normalised(dataset.load(ref)) for ref in dataset.cases]
+    stage = SYNTHESIS_STAGES.get("pix2pix")({"data": {"patch_size": 16}, "train": {"steps": 2},
+                                             "model": {"g_channels": 4, "depth": 3, "d_channels": 4, "d_layers": 2}},
+                                            3, "cpu")
+    stage.fit(cases, tmp_path / "work", seed=0)
+    out = stage.sample(2, seed=3, context=cases)
+    assert [c["id"].endswith("_pix2pix") for c in out] == [True, True]
+    for new in out:
+        source = next(c for c in cases if c["id"] == new["meta"]["source_case"])
+        assert np.array_equal(new["image"][1], source["image"][1]) and np.array_equal(new["label"], source["label"])
+        assert not np.allclose(new["image"][0], source["image"][0])
+    assert stage.run.config.model.depth == 3 and (tmp_path / "work" / "pix2pix" / "config.yaml").is_file()

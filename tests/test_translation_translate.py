@@ -7,9 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from medgan.families._translation.translator import Translator
 from medgan.io.datasets import load_dataset
-from medgan.synthesis.modality import CTWindow, MRScale
-from medgan.synthesis.translate import Translator, translate_case, translate_dataset, translate_tensor
+from medgan.models.inference import translate_tensor
+from medgan.synthesis.translate import translate_case, translate_dataset
+from medgan.transforms.modality import CTWindow, MRScale
 from tests.translation_data import make_paired_brats
 
 

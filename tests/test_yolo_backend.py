@@ -173,9 +173,8 @@ def test_mr2ct_quick_none_arm_end_to_end(tmp_path: Path) -> None:
     assert set(results["arm"]) == {"none"}
     assert set(results["region"]) == {"WT", "TC", "all"}
     assert {"sensitivity", "precision", "ap50", "centre_distance_mm"} <= set(results["metric"])
-    cases = pd.read_csv(tmp_path / "run" / "cases.csv")
-    assert set(cases["case"]) == set(split["test"])  # evaluated on the held-out cases only
+    assert set(results["case"]) == set(split["folds"][0]["test"])  # evaluated on the held-out cases only
     cell = json.loads(next((tmp_path / "run" / "cells").glob("*.json")).read_text())
     assert cell["budget"]["images_seen"] == 16
-    summary = (tmp_path / "run" / "summary.md").read_text(encoding="utf-8")
-    assert "## map50 — region all" in summary
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "## mAP50: cases with a lesion" in report

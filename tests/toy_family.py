@@ -5,6 +5,7 @@ It lives outside ``medgan`` on purpose: it proves a family plugs in without any 
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ class ToyCycleStep(GANStep):
         self.pool: list[torch.Tensor] = []
         self.fakes: dict[str, torch.Tensor] = {}
         self.crash_at_step = -1  # tests set this to simulate a killed run
+        self.step_seconds = 0.0  # tests set this to slow a run down (to signal it mid-run)
 
     def g_schedule(self, step: int) -> float:
         return 0.5 ** (step // 2) * (1.0 + self.alpha)
@@ -98,6 +100,7 @@ class ToyCycleStep(GANStep):
 
     def end_step(self, ctx: StepContext) -> None:
         self.alpha = min(1.0, self.alpha + 0.2)
+        time.sleep(self.step_seconds)
 
     def preview(self, networks, generator, n):
         return torch.cat([self.a[:n], networks["G_ab"](self.a[:n])], dim=1)

@@ -1,7 +1,10 @@
 """Benchmark arms (what is added to the real training cases) and the synthesis-stage contract.
 
 An arm says whether GAN-synthesised cases are mixed in, whether classic augmentation runs on the
-fly, and whether the real cases are dropped (``synthetic-only``). A synthesis stage is whatever the
+fly, and whether the real cases are dropped (``synthetic-only``). Two arms are controls that show
+whether the grid can tell at all: ``real-cases`` (positive control) adds as many *real* cases from
+the fold's reserve as a GAN arm adds synthetic ones, and ``wrong-labels`` (negative control) adds
+copies of the training images paired with another case's label map. A synthesis stage is whatever the
 pipeline names under ``synthesis.stage`` (lesion insertion, SPADE from masks, CycleGAN translation,
 progressive-GAN volumes): it is fitted on real training cases only and then samples new cases.
 """
@@ -9,7 +12,7 @@ progressive-GAN volumes): it is fitted on real training cases only and then samp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,16 +21,33 @@ from medgan.registry import BENCHMARK_ARMS
 
 @dataclass(frozen=True)
 class Arm:
-    """One augmentation arm."""
+    """One augmentation arm.
+
+    Attributes:
+        name: the name pipelines use.
+        synthetic: adds cases from the synthesis stage.
+        classic: classic augmentation on the fly.
+        synthetic_only: trains on the synthetic cases alone.
+        control: ``"positive"`` (adds real reserve cases), ``"negative"`` (adds wrongly labelled
+            cases) or ``""``.
+    """
 
     name: str
     synthetic: bool
     classic: bool
     synthetic_only: bool = False
+    control: str = ""
+
+    @property
+    def adds_cases(self) -> bool:
+        """Whether the arm adds ``ratio x n`` cases to the ``n`` real ones (and so runs per ratio)."""
+        return self.synthetic or bool(self.control)
 
 
 for _arm in (Arm("none", False, False), Arm("classic", False, True), Arm("gan", True, False),
-             Arm("gan+classic", True, True), Arm("synthetic-only", True, False, synthetic_only=True)):
+             Arm("gan+classic", True, True), Arm("synthetic-only", True, False, synthetic_only=True),
+             Arm("real-cases", False, False, control="positive"),
+             Arm("wrong-labels", False, False, control="negative")):
     BENCHMARK_ARMS.register(_arm.name)(_arm)
 
 
@@ -56,12 +76,14 @@ class BackendResult:
         log: training log rows (e.g. validation score per check).
         example: one test case's mid slice for the report: ``{"image", "label", "prediction", "case"}``.
         budget: the training budget every arm shares (steps, batch size, ...), recorded with the rows.
+        training: what the budget was used for, e.g. ``{"steps_run", "best_step", "stopped_early"}``.
     """
 
     rows: list[dict[str, Any]]
     log: list[dict[str, Any]]
     example: dict[str, Any]
     budget: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -21,6 +21,7 @@ def classic_augmenter(pipeline: Any) -> Callable[[dict[str, Any], int], dict[str
     from medgan.errors import ConfigError
     from medgan.transforms.config import build_pipeline
     from medgan.transforms.presets import default_config
+    from medgan.transforms.seeded import seeded
 
     spec = pipeline.augmentation
     if spec.config:
@@ -30,14 +31,13 @@ def classic_augmenter(pipeline: Any) -> Callable[[dict[str, Any], int], dict[str
         source = default_config(pipeline.spatial_dims)
     else:
         raise ConfigError(f"augmentation: unknown preset {spec.preset!r} (known: default), or give config: FILE")
-    compose = build_pipeline(source, keys=("image", "label"), label_keys=("label",),
-                             spatial_dims=pipeline.spatial_dims)
+    apply = seeded(build_pipeline(source, keys=("image", "label"), label_keys=("label",),
+                                  spatial_dims=pipeline.spatial_dims))
 
     def augment(case: dict[str, Any], seed: int) -> dict[str, Any]:
-        compose.set_random_state(seed=seed)
         # the spacing lets millimetre settings (elastic magnitude, translation) mean millimetres
-        out = compose({"image": case["image"], "label": case["label"],
-                       "meta": {"spacing": case.get("meta", {}).get("spacing"), "history": []}})
+        out = apply({"image": case["image"], "label": case["label"],
+                     "meta": {"spacing": case.get("meta", {}).get("spacing"), "history": []}}, seed)
         history = list(case.get("meta", {}).get("history", [])) + list(out.get("meta", {}).get("history", []))
         return {**case, "image": np.asarray(out["image"]), "label": np.asarray(out["label"]),
                 "meta": {**case.get("meta", {}), "history": history}}

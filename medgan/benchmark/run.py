@@ -1,32 +1,45 @@
-"""Run a benchmark grid: data fraction x arm x synthetic ratio x seed, resumable, shardable.
+"""Run a benchmark grid: fold x training-set size x arm x added-case ratio x seed, resumable, shardable.
 
-Order of work, so that no test case can leak:
-1. the split is drawn from ``split.seed`` and written to ``split.json`` before anything else;
-2. for each (fraction, seed) that a GAN arm needs, the synthesis stage is fitted on that fraction's
-   real training cases only (refused if any case matches a test case by id or by voxels), and its
-   synthetic cases are written under ``synthetic/``;
-3. each cell trains the backend with the same budget and is evaluated on the same test cases; its
-   rows are saved under ``cells/`` as soon as it finishes, so a re-run resumes after the last one.
+Order of work, so that no test case can leak and nothing runs on bad input:
+1. every setting is checked against the dataset (:func:`medgan.benchmark.pipeline.check_against_data`)
+   before anything is written;
+2. the k folds are drawn from ``split.seed`` and written to ``split.json``;
+3. for each (fold, size, seed) that a GAN arm needs, the synthesis stage is fitted on that training
+   set only (refused if any case matches a test case by id or by voxels) and its synthetic cases are
+   written under ``synthetic/``;
+4. each cell sets every random state it uses at its start, trains the backend with the same budget
+   and stopping rule, is evaluated on its fold's test cases, and is saved under ``cells/`` at once, so
+   a re-run resumes after the last finished cell with bit-identical results (on CPU).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import random
+import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from medgan.benchmark.arms import Arm
-from medgan.benchmark.pipeline import Pipeline, data_path
-from medgan.benchmark.split import Split, content_key, make_split, refuse_test_leak
+from medgan.benchmark.controls import wrong_label_cases
+from medgan.benchmark.pipeline import (
+    DataFacts,
+    Pipeline,
+    added_cases,
+    check_against_data,
+    data_path,
+    training_sizes,
+)
+from medgan.benchmark.split import CrossValidation, content_key, make_folds, refuse_test_leak
 from medgan.benchmark.unet import normalise  # also registers the "unet" backend
 from medgan.config import config_to_dict, save_config
 from medgan.data import mix
@@ -35,32 +48,65 @@ from medgan.io import DatasetWriter, load_dataset, write_text_atomic
 from medgan.io.datasets import Dataset
 from medgan.registry import BACKENDS, BENCHMARK_ARMS, SYNTHESIS_STAGES
 
+#: CPU threads of one cell: fixed, because PyTorch's CPU results depend on the thread count, and a cell
+#: must give the same numbers whether it runs alone, after others, or in a worker (use --workers)
+CELL_THREADS = 1
+
 
 @dataclass(frozen=True)
 class Cell:
-    """One training run of the grid."""
+    """One training run of the grid.
 
-    fraction: float
+    Attributes:
+        fold: cross-validation fold.
+        cases: real training cases.
+        arm: arm name.
+        ratio: added cases per real case (0 for arms that add none).
+        seed: training seed.
+        fraction: the grid fraction that gave ``cases`` (``None`` when the grid lists cases).
+    """
+
+    fold: int
+    cases: int
     arm: str
     ratio: float
     seed: int
+    fraction: float | None = None
 
     @property
     def key(self) -> str:
-        return f"f{self.fraction:g}_{self.arm}_r{self.ratio:g}_s{self.seed}"
+        return f"k{self.fold}_n{self.cases}_{self.arm}_r{self.ratio:g}_s{self.seed}"
+
+    @property
+    def stage_key(self) -> str:
+        """The synthesis stage this cell's fold, size and seed share."""
+        return f"k{self.fold}_n{self.cases}_s{self.seed}"
 
 
-def grid_cells(pipeline: Pipeline) -> list[Cell]:
-    """Every cell of the pipeline's grid; arms without synthesis have ratio 0 only."""
-    cells = []
-    for fraction in pipeline.grid.fractions:
-        for name in pipeline.grid.arms:
-            arm: Arm = BENCHMARK_ARMS.get(name)
-            ratios = [r for r in pipeline.grid.ratios if r > 0] if arm.synthetic else [0.0]
-            for ratio in ratios:
-                for seed in pipeline.grid.seeds:
-                    cells.append(Cell(float(fraction), name, float(ratio), int(seed)))
-    return cells
+def grid_cells(pipeline: Pipeline, cv: CrossValidation) -> tuple[list[Cell], list[tuple[Cell, str]]]:
+    """Every cell of the grid, and the cells left out with the reason (a positive control without reserve).
+
+    Arms that add no cases run with ratio 0 only; arms that add cases run once per ratio > 0.
+    """
+    cells: list[Cell] = []
+    skipped: list[tuple[Cell, str]] = []
+    folds = pipeline.grid.folds if pipeline.grid.folds is not None else range(len(cv.folds))
+    for seed in pipeline.grid.seeds:
+        for size in training_sizes(pipeline, cv.min_pool):
+            for fold in folds:
+                pool = len(cv.fold(fold).train)
+                for name in pipeline.grid.arms:
+                    arm: Arm = BENCHMARK_ARMS.get(name)
+                    ratios = [r for r in pipeline.grid.ratios if r > 0] if arm.adds_cases else [0.0]
+                    for ratio in ratios:
+                        cell = Cell(int(fold), size.cases, name, float(ratio), int(seed), size.fraction)
+                        extra = added_cases(ratio, size.cases)
+                        if arm.control == "positive" and size.cases + extra > pool:
+                            skipped.append((cell, f"needs {extra} reserve cases beyond the {size.cases} training "
+                                                  f"cases, fold {fold}'s pool has {pool - size.cases}"))
+                            continue
+                        cells.append(cell)
+    return cells, skipped
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -76,11 +122,16 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return index, count
 
 
+def shard_cells(cells: Sequence[Cell], shard: str | None) -> list[Cell]:
+    """The cells of shard ``i/n``: whole (fold, size, seed) groups, so a GAN stage is trained in one shard."""
+    index, count = parse_shard(shard)
+    groups = list(dict.fromkeys(c.stage_key for c in cells))
+    mine = {k for i, k in enumerate(groups) if i % count == index}
+    return [c for c in cells if c.stage_key in mine]
+
+
 def check_pipeline(pipeline: Pipeline) -> None:
     """Fail early, naming what is missing, when a pipeline needs something this medgan lacks."""
-    from medgan.families import discover
-
-    discover()  # GAN families register their synthesis stages when imported
     for name in pipeline.grid.arms:
         BENCHMARK_ARMS.get(name)
     if any(BENCHMARK_ARMS.get(a).synthetic for a in pipeline.grid.arms):
@@ -97,7 +148,7 @@ def check_pipeline(pipeline: Pipeline) -> None:
 
 
 class BenchmarkData:
-    """The dataset's labelled cases, loaded once, with the fixed split.
+    """The dataset's labelled cases, loaded once, with the fixed folds.
 
     ``raw`` holds the cases as read (what synthesis stages train on and insert into); ``cases`` the
     same cases with each channel z-score normalised over the body (what the downstream model sees).
@@ -114,13 +165,27 @@ class BenchmarkData:
                 self.cases[ref.id] = {**case, "image": normalise(case["image"])}
         if not self.cases:
             raise ConfigError(f"{self.dataset.root}: no labelled cases to benchmark on")
-        strata = {i: bool(np.any(c["label"])) for i, c in self.cases.items()} \
+        self.healthy = {i: not bool(np.any(c["label"])) for i, c in self.cases.items()}
+        strata = {i: "healthy" if h else "lesion" for i, h in self.healthy.items()} \
             if pipeline.split.stratify_empty_labels else None
         s = pipeline.split
-        self.split: Split = make_split(list(self.cases), s.test_fraction, s.val_fraction, s.seed, strata)
-        self.test_keys = {content_key(source[i]) for i in self.split.test for source in (self.raw, self.cases)}
-        self.n_classes = int(max(int(c["label"].max()) for c in self.cases.values())) + 1
-        self.in_channels = int(next(iter(self.cases.values()))["image"].shape[0])
+        self.cv: CrossValidation = make_folds(list(self.cases), s.folds, s.val_fraction, s.seed, strata)
+        self._keys = {i: {content_key(self.raw[i]), content_key(self.cases[i])} for i in self.cases}
+        values: set[int] = set()
+        for case in self.cases.values():
+            values.update(int(v) for v in np.unique(case["label"]))
+        self.label_values = frozenset(values)
+        self.n_classes = max(values) + 1
+        first = next(iter(self.cases.values()))["image"]
+        self.in_channels = int(first.shape[0])
+        self.facts = DataFacts(str(self.dataset.root), first.ndim,
+                               tuple(int(min(c["image"].shape[1 + a] for c in self.cases.values()))
+                                     for a in range(first.ndim - 1)),
+                               self.label_values, self.cv.min_pool)
+
+    def test_keys(self, fold: int) -> set[str]:
+        """Content hashes of the fold's test cases (as read and normalised)."""
+        return set().union(*(self._keys[i] for i in self.cv.fold(fold).test))
 
     def get(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """Normalised cases, for the downstream model."""
@@ -131,30 +196,66 @@ class BenchmarkData:
         return [self.raw[i] for i in ids]
 
 
-def synthetic_dir(out: Path, fraction: float, seed: int) -> Path:
-    return out / "synthetic" / f"f{fraction:g}_s{seed}"
+def resolve_label_names(pipeline: Pipeline, data: BenchmarkData) -> Pipeline:
+    """The pipeline with ``label_names`` for every foreground label of the data: the pipeline's own
+    names first, then the dataset's (e.g. a BraTS layout's), then the value itself."""
+    names = {int(k): str(v) for k, v in pipeline.label_names.items()}
+    resolved = {v: names.get(v) or data.dataset.label_names.get(v) or str(v)
+                for v in sorted(data.label_values) if v != 0}
+    return replace(pipeline, label_names=resolved)
 
 
-def prepare_synthetic(pipeline: Pipeline, data: BenchmarkData, out: Path, fraction: float, seed: int,
+@contextlib.contextmanager
+def cell_random_state(seed: int, device: str) -> Iterator[None]:
+    """Set every random state a cell or stage depends on (Python, numpy and torch global generators,
+    CPU thread count, cuDNN algorithm choice) at its start, and put the caller's back afterwards."""
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    threads = torch.get_num_threads()
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    cuda = device.startswith("cuda") and torch.cuda.is_available()
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if cuda else []):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        torch.set_num_threads(CELL_THREADS)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def synthetic_dir(out: Path, fold: int, cases: int, seed: int) -> Path:
+    return out / "synthetic" / f"k{fold}_n{cases}_s{seed}"
+
+
+def prepare_synthetic(pipeline: Pipeline, data: BenchmarkData, out: Path, fold: int, cases: int, seed: int,
                       n: int, device: str) -> Path:
-    """Fit the synthesis stage on one fraction's real training cases and write ``n`` synthetic cases."""
-    folder = synthetic_dir(out, fraction, seed)
+    """Fit the synthesis stage on one fold's training set of ``cases`` real cases; write ``n`` synthetic cases."""
+    folder = synthetic_dir(out, fold, cases, seed)
     if (folder / "manifest.csv").is_file():
         return folder
-    train = data.get_raw(data.split.training_subset(fraction, seed))
-    refuse_test_leak("GAN training", train, data.split, data.test_keys)
-    from medgan.families import discover
-
-    discover()
-    stage = SYNTHESIS_STAGES.get(pipeline.synthesis.stage)(dict(pipeline.synthesis.options),
-                                                          pipeline.spatial_dims, device)
-    stage.fit(train, folder / "gan", seed)
-    writer = DatasetWriter(data.dataset, folder / "cases")
-    for index, case in enumerate(stage.sample(n, seed, train)):
-        case_id = f"synthetic_f{fraction:g}_s{seed}_{index:04d}"
-        writer.write(case, case_id, {"stage": pipeline.synthesis.stage, "seed": seed, "fraction": fraction,
-                                     "index": index, "source": case.get("meta", {}).get("source_case", "")})
-    writer.finish()
+    started, cpu = time.perf_counter(), time.process_time()
+    train = data.get_raw(data.cv.training_subset(fold, cases, seed))
+    refuse_test_leak("GAN training", train, data.cv.fold(fold), data.test_keys(fold))
+    with cell_random_state(seed, device):
+        stage = SYNTHESIS_STAGES.get(pipeline.synthesis.stage)(dict(pipeline.synthesis.options),
+                                                              pipeline.spatial_dims, device)
+        stage.fit(train, folder / "gan", seed)
+        writer = DatasetWriter(data.dataset, folder / "cases")
+        for index, case in enumerate(stage.sample(n, seed, train)):
+            case_id = f"synthetic_k{fold}_n{cases}_s{seed}_{index:04d}"
+            writer.write(case, case_id, {"stage": pipeline.synthesis.stage, "seed": seed, "fold": fold,
+                                         "cases": cases, "index": index,
+                                         "source": case.get("meta", {}).get("source_case", "")})
+        writer.finish()
+    timing = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "cases": n}
+    write_text_atomic(folder / "timing.json", json.dumps(timing))
     write_text_atomic(folder / "manifest.csv", (folder / "cases" / "manifest.csv").read_text())
     return folder
 
@@ -168,28 +269,58 @@ def _load_synthetic(folder: Path) -> list[dict[str, Any]]:
     return cases
 
 
+def _gate(folder: Path) -> str:
+    """The realism gate's verdict on a synthetic folder (``gate.json`` ``status``), or ``""`` when none ran."""
+    path = folder / "gate.json"
+    if not path.is_file():
+        return ""
+    try:
+        return str(json.loads(path.read_text()).get("status", ""))
+    except (OSError, ValueError):
+        return "unreadable"
+
+
+def training_cases(data: BenchmarkData, out: Path, cell: Cell) -> tuple[list[dict[str, Any]], int, str]:
+    """The cell's training list (real cases, then the arm's added cases), the number added, and the gate."""
+    arm: Arm = BENCHMARK_ARMS.get(cell.arm)
+    real = data.get(data.cv.training_subset(cell.fold, cell.cases, cell.seed))
+    extra = added_cases(cell.ratio, cell.cases) if arm.adds_cases else 0
+    gate = ""
+    if arm.synthetic:
+        folder = synthetic_dir(out, cell.fold, cell.cases, cell.seed)
+        training = mix(real, _load_synthetic(folder), cell.ratio, cell.seed, synthetic_only=arm.synthetic_only)
+        gate = _gate(folder)
+    elif arm.control == "positive":
+        training = real + data.get(data.cv.reserve(cell.fold, cell.cases, extra, cell.seed))
+    elif arm.control == "negative":
+        training = real + wrong_label_cases(real, extra, cell.seed)
+    else:
+        training = list(real)
+    return training, extra, gate
+
+
 def run_cell(pipeline: Pipeline, data: BenchmarkData, out: Path, cell: Cell, device: str) -> list[dict[str, Any]]:
     """Train and evaluate one cell; returns one row per test case x region x metric."""
-    arm: Arm = BENCHMARK_ARMS.get(cell.arm)
-    real = data.get(data.split.training_subset(cell.fraction, cell.seed))
-    training = real
-    if arm.synthetic:
-        pool = _load_synthetic(synthetic_dir(out, cell.fraction, cell.seed))
-        training = mix(real, pool, cell.ratio, cell.seed, synthetic_only=arm.synthetic_only)
-    refuse_test_leak("training", training, data.split, data.test_keys)
-    augment = None
-    if arm.classic:  # imported here: the none and gan arms do not need classic augmentation
-        from medgan.benchmark.augment import classic_augmenter
+    started, cpu = time.perf_counter(), time.process_time()
+    with cell_random_state(cell.seed, device):
+        fold = data.cv.fold(cell.fold)
+        training, extra, gate = training_cases(data, out, cell)
+        refuse_test_leak("training", training, fold, data.test_keys(cell.fold))
+        augment = None
+        if BENCHMARK_ARMS.get(cell.arm).classic:  # imported here: other arms do not need it
+            from medgan.benchmark.augment import classic_augmenter
 
-        augment = classic_augmenter(pipeline)
-    backend = BACKENDS.get(pipeline.backend)(pipeline, data.in_channels, data.n_classes, device)
-    started = time.perf_counter()
-    result = backend.run(training, data.get(data.split.val), data.get(data.split.test), cell.seed, augment,
-                         workdir=out / "work" / cell.key)
-    rows = [{**cell.__dict__, **row} for row in result.rows]
-    seconds = time.perf_counter() - started
-    record = {"cell": cell.__dict__, "rows": rows, "log": result.log, "seconds": seconds,
-              "n_train_real": len(real), "n_train_total": len(training), "budget": result.budget}
+            augment = classic_augmenter(pipeline)
+        backend = BACKENDS.get(pipeline.backend)(pipeline, data.in_channels, data.n_classes, device)
+        result = backend.run(training, data.get(fold.val), data.get(fold.test), cell.seed, augment,
+                             workdir=out / "work" / cell.key)
+    cell_fields = {**asdict(cell), "fraction": cell.fraction if cell.fraction is not None else float("nan")}
+    rows = [{**cell_fields, "healthy": data.healthy.get(row["case"], False), **row} for row in result.rows]
+    record = {"cell": asdict(cell), "rows": rows, "log": result.log, "seconds": time.perf_counter() - started,
+              "cpu_seconds": time.process_time() - cpu, "n_train_real": cell.cases, "n_added": extra,
+              "n_train_total": len(training),
+              "budget": result.budget, "training": result.training, "gate": gate, "threads": CELL_THREADS,
+              "device": device}
     write_text_atomic(out / "cells" / f"{cell.key}.json", json.dumps(record, default=float))
     _save_example(out / "examples" / f"{cell.key}.npz", result.example)
     return rows
@@ -211,18 +342,105 @@ def _save_example(path: Path, example: dict[str, Any]) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(pipeline: Pipeline, threads: int) -> None:
+def _init_worker(pipeline: Pipeline) -> None:
     """Load the dataset once per worker process (not once per cell)."""
-    import torch
-
-    torch.set_num_threads(threads)
     _WORKER["data"] = BenchmarkData(pipeline)
 
 
-def _worker(args: tuple[Pipeline, str, Cell, str]) -> str:
-    pipeline, out, cell, device = args
-    run_cell(pipeline, _WORKER["data"], Path(out), cell, device)
-    return cell.key
+def _work(task: tuple[str, Pipeline, str, Any, str]) -> str:
+    kind, pipeline, out, item, device = task
+    if kind == "stage":
+        fold, cases, seed, n = item
+        prepare_synthetic(pipeline, _WORKER["data"], Path(out), fold, cases, seed, n, device)
+        return f"k{fold}_n{cases}_s{seed}"
+    run_cell(pipeline, _WORKER["data"], Path(out), item, device)
+    return item.key
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise a plain line per finished item with rate and time left."""
+
+    def __init__(self, total: int, done: int, label: str, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.total, self.done, self.label, self.started, self.new = total, done, label, time.perf_counter(), 0
+        self.enabled = enabled
+        self.bar = tqdm(total=total, initial=done, desc=label, unit="item") if enabled and sys.stderr.isatty() else None
+
+    def update(self) -> None:
+        self.done, self.new = self.done + 1, self.new + 1
+        if self.bar is not None:
+            self.bar.update()
+        elif self.enabled:
+            each = (time.perf_counter() - self.started) / self.new
+            left = each * (self.total - self.done) / 60
+            print(f"{self.label}: {self.done}/{self.total} done, {each:.0f} s each, about {left:.0f} min left",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_tasks(tasks: list[tuple[str, Pipeline, str, Any, str]], data: BenchmarkData, workers: int,
+               progress: _Progress) -> None:
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            kind, pipeline, out, item, device = task
+            if kind == "stage":
+                prepare_synthetic(pipeline, data, Path(out), *item, device)
+            else:
+                run_cell(pipeline, data, Path(out), item, device)
+            progress.update()
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(tasks[0][1],)) as pool:
+        for _ in pool.imap_unordered(_work, tasks):
+            progress.update()
+
+
+def _protocol(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run folder's cells depend on (the grid's lists may grow on resume)."""
+    grid = {k: v for k, v in config.get("grid", {}).items() if k not in ("arms", "ratios", "seeds", "folds",
+                                                                          "fractions", "cases")}
+    ignored = ("grid", "quick", "base_dir", "source", "protocol", "name")
+    return {**{k: v for k, v in config.items() if k not in ignored}, "grid": grid}
+
+
+def split_record(data: BenchmarkData) -> dict[str, Any]:
+    """What ``split.json`` holds: the folds, and which cases are healthy (no foreground label)."""
+    return {**data.cv.to_dict(), "healthy": sorted(i for i, h in data.healthy.items() if h)}
+
+
+def write_grid(out: Path, pipeline: Pipeline, data: BenchmarkData) -> None:
+    """``grid.csv``: every cell of the whole grid (all shards), with the cells left out and why; the
+    report counts missing results against it."""
+    cells, skipped = grid_cells(pipeline, data.cv)
+    rows = [{**asdict(c), "key": c.key, "status": "planned"} for c in cells]
+    rows += [{**asdict(c), "key": c.key, "status": f"left out: {reason}"} for c, reason in skipped]
+    write_text_atomic(out / "grid.csv", pd.DataFrame(rows).to_csv(index=False))
+
+
+def _refuse_other_run(out: Path, pipeline: Pipeline, data: BenchmarkData) -> None:
+    split_file = out / "split.json"
+    if split_file.is_file() and json.loads(split_file.read_text()) != split_record(data):
+        raise ConfigError(f"{split_file}: this run folder holds a different split; use a new --out folder")
+    config_file = out / "config.yaml"
+    if config_file.is_file():
+        import yaml
+
+        old, new = _protocol(yaml.safe_load(config_file.read_text()) or {}), _protocol(config_to_dict(pipeline))
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise ConfigError(f"{config_file}: this run folder was made with other settings ({', '.join(changed)}); "
+                              "resuming would mix them: use a new --out folder")
+
+
+def plan(pipeline: Pipeline, data: BenchmarkData, shard: str | None = None
+         ) -> tuple[list[Cell], list[tuple[Cell, str]]]:
+    """The cells this run (or shard) trains, and the grid's cells left out with the reason."""
+    cells, skipped = grid_cells(pipeline, data.cv)
+    return shard_cells(cells, shard), skipped
 
 
 def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: str | None = None,
@@ -231,9 +449,11 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
 
     Args:
         pipeline: the loaded pipeline.
-        out: run folder (created; re-using it resumes).
-        workers: cells trained in parallel processes.
-        shard: ``"i/n"`` runs only every n-th cell starting at i (e.g. one SLURM array task each).
+        out: run folder (created; re-using it resumes; a folder holding another split or other
+            settings is refused).
+        workers: cells (and GAN stages) trained in parallel processes, one CPU thread each.
+        shard: ``"i/n"`` runs every n-th (fold, size, seed) group starting at i (e.g. one SLURM array
+            task each); ``medgan report`` merges the shards.
         device: ``"cpu"`` or ``"cuda"`` (default: cuda when available).
     """
     import torch
@@ -242,61 +462,70 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
 
     check_pipeline(pipeline)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     data = BenchmarkData(pipeline)
-    split_file = out / "split.json"
-    if split_file.is_file() and json.loads(split_file.read_text()) != data.split.to_dict():
-        raise ConfigError(f"{split_file}: this run folder holds a different split; use a new --out folder")
-    write_text_atomic(split_file, json.dumps(data.split.to_dict(), indent=2))
+    check_against_data(pipeline, data.facts)
+    pipeline = resolve_label_names(pipeline, data)
+    try:
+        from medgan.metrics.segmentation import evaluation_regions
+
+        evaluation_regions(sorted(pipeline.label_names), pipeline.label_names, pipeline.regions)
+    except ValueError as error:
+        raise ConfigError(f"{pipeline.source or pipeline.name}: regions: {error}") from None
+    cells, skipped = plan(pipeline, data, shard)
+    out = Path(out)
+    _refuse_other_run(out, pipeline, data)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "split.json", json.dumps(split_record(data), indent=2))
     save_config(pipeline, out / "config.yaml")
-    index, count = parse_shard(shard)
-    cells = [c for i, c in enumerate(grid_cells(pipeline)) if i % count == index]
+    write_grid(out, pipeline, data)
     todo = [c for c in cells if not (out / "cells" / f"{c.key}.json").is_file()]
-    gan_needs: dict[tuple[float, int], float] = {}
+    stages: dict[tuple[int, int, int], int] = {}
     for cell in todo:
         if BENCHMARK_ARMS.get(cell.arm).synthetic:
-            key = (cell.fraction, cell.seed)
-            gan_needs[key] = max(gan_needs.get(key, 0.0), cell.ratio)
-    for (fraction, seed), ratio in tqdm(sorted(gan_needs.items()), desc="synthesis", disable=not progress or None):
-        n_real = len(data.split.training_subset(fraction, seed))
-        prepare_synthetic(pipeline, data, out, fraction, seed, max(1, int(round(ratio * n_real))), device)
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="grid", unit="cell",
-               disable=not progress or None)
-    if workers <= 1:
-        for cell in todo:
-            run_cell(pipeline, data, out, cell, device)
-            bar.update()
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=_init_worker, initargs=(pipeline, threads)) as pool:
-            for _ in pool.imap_unordered(_worker, [(pipeline, str(out), c, device) for c in todo]):
-                bar.update()
+            key = (cell.fold, cell.cases, cell.seed)
+            stages[key] = max(stages.get(key, 1), added_cases(cell.ratio, cell.cases))
+    stages = {k: n for k, n in stages.items() if not (synthetic_dir(out, *k) / "manifest.csv").is_file()}
+    if progress:
+        print(f"{pipeline.name}: {len(data.cv.folds)} folds, {len(cells)} cells in this run ({len(todo)} to train), "
+              f"{len(stages)} synthesis stages to fit; {len(skipped)} cells left out", file=sys.stderr, flush=True)
+        for cell, reason in skipped[:3]:
+            print(f"  left out: {cell.key}: {reason}", file=sys.stderr)
+    tasks = [("stage", pipeline, str(out), (*key, n), device) for key, n in sorted(stages.items())]
+    bar = _Progress(len(tasks), 0, "synthesis", progress and bool(tasks))
+    _run_tasks(tasks, data, workers, bar)
+    bar.close()
+    bar = _Progress(len(cells), len(cells) - len(todo), "grid", progress)
+    _run_tasks([("cell", pipeline, str(out), c, device) for c in todo], data, workers, bar)
     bar.close()
     results = collect_results(out, cells)
-    write_report(out, pipeline=config_to_dict(pipeline), split=data.split.to_dict())
+    write_report(out)
     return results
 
 
 def collect_results(out: Path, cells: Sequence[Cell]) -> Path:
-    """Average each finished cell's test-case rows into ``results.csv`` (one row per cell x region x
-    metric), and keep every per-case row in ``cases.csv``."""
-    rows = []
-    timing = []
+    """Gather the finished cells into ``results.csv`` (one row per test case x seed x region x metric: the
+    unit of analysis), ``cells.csv`` (one row per cell: time, budget, stopping step, gate) and
+    ``curves.csv`` (validation score per step)."""
+    rows, per_cell, curves = [], [], []
     for cell in cells:
         path = out / "cells" / f"{cell.key}.json"
-        if path.is_file():
-            record = json.loads(path.read_text())
-            rows.extend(record["rows"])
-            timing.append({**record["cell"], "seconds": record["seconds"], "n_train_real": record["n_train_real"],
-                           "n_train_total": record["n_train_total"], "budget": record["budget"]})
-    per_case = pd.DataFrame(rows)
-    write_text_atomic(out / "cases.csv", per_case.to_csv(index=False))
-    keys = ["fraction", "arm", "ratio", "seed", "region", "metric"]
-    results = per_case.groupby(keys, as_index=False)["value"].mean() if rows else pd.DataFrame(columns=keys + ["value"])
-    results = results.merge(pd.DataFrame(timing), on=["fraction", "arm", "ratio", "seed"], how="left") \
-        if timing else results
-    path = out / "results.csv"
-    write_text_atomic(path, results.to_csv(index=False))
-    return path
+        if not path.is_file():
+            continue
+        record = json.loads(path.read_text())
+        rows.extend(record["rows"])
+        fields = {**record["cell"], "fraction": cell.fraction if cell.fraction is not None else float("nan")}
+        training = record.get("training", {})
+        per_cell.append({**fields, "seconds": record["seconds"], "cpu_seconds": record.get("cpu_seconds"),
+                         "n_train_real": record["n_train_real"],
+                         "n_added": record["n_added"], "n_train_total": record["n_train_total"],
+                         "steps_run": training.get("steps_run"), "best_step": training.get("best_step"),
+                         "stopped_early": training.get("stopped_early"), "gate": record.get("gate", ""),
+                         "budget": json.dumps(record["budget"], sort_keys=True)})
+        for entry in record["log"]:
+            if "val_dice" in entry:
+                curves.append({**fields, "step": entry["step"], "val_dice": entry["val_dice"],
+                               "loss": entry.get("loss")})
+    write_text_atomic(out / "results.csv", pd.DataFrame(rows).to_csv(index=False))
+    write_text_atomic(out / "cells.csv", pd.DataFrame(per_cell).to_csv(index=False))
+    write_text_atomic(out / "curves.csv", pd.DataFrame(curves).to_csv(index=False))
+    return out / "results.csv"

@@ -1,5 +1,6 @@
-"""The held-out test split, fixed by seed before anything else, and the guard that keeps it out of
-augmentation, GAN training and model selection."""
+"""Patient-level k-fold cross-validation, fixed by seed before anything else, the nested training
+subsets and reserve cases drawn from each fold's training pool, and the guard that keeps test cases
+out of augmentation, GAN training and model selection."""
 
 from __future__ import annotations
 
@@ -13,85 +14,150 @@ from medgan.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Split:
-    """Disjoint case ids for training, validation (model selection) and testing.
+class Fold:
+    """One fold of the cross-validation: disjoint case ids for the training pool, validation (model
+    selection) and testing.
 
     Attributes:
-        train, val, test: sorted case ids.
-        seed: the seed that drew the split.
+        index: fold number, from 0.
+        train: sorted ids of the training pool; every arm's training subset and the positive
+            control's reserve cases are drawn from it.
+        val: sorted ids of the validation cases (never augmented, never seen by a GAN).
+        test: sorted ids of the test cases (only predicted).
     """
 
+    index: int
     train: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
-    seed: int
 
     def __post_init__(self) -> None:
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             common = set(getattr(self, a)) & set(getattr(self, b))
             if common:
-                raise ConfigError(f"split is not disjoint: {sorted(common)[:3]} in both {a} and {b}")
-
-    def training_subset(self, fraction: float, seed: int) -> tuple[str, ...]:
-        """The first ``fraction`` of the training ids in an order drawn from ``seed``.
-
-        Subsets are nested (10 % is inside 50 %, inside 100 %) and identical for every arm, so arms
-        differ only by their augmentation.
-        """
-        if not 0 < fraction <= 1:
-            raise ConfigError(f"data fraction must be in (0, 1], got {fraction}")
-        order = np.random.default_rng(seed).permutation(len(self.train))
-        n = max(1, int(round(fraction * len(self.train))))
-        return tuple(sorted(self.train[i] for i in order[:n]))
+                raise ConfigError(f"fold {self.index} is not disjoint: {sorted(common)[:3]} in both {a} and {b}")
 
     def to_dict(self) -> dict[str, object]:
-        return {"seed": self.seed, "train": list(self.train), "val": list(self.val), "test": list(self.test)}
+        return {"index": self.index, "train": list(self.train), "val": list(self.val), "test": list(self.test)}
 
 
-def make_split(
+@dataclass(frozen=True)
+class CrossValidation:
+    """Patient-level k-fold cross-validation, drawn once from ``seed`` before anything else.
+
+    Every case is a test case in exactly one fold. Within a fold, the training pool is put in an order
+    drawn from the grid seed (stratified by ``strata``); a training set of ``n`` cases is the first ``n``
+    of that order (so smaller sets lie inside larger ones and every arm gets the same cases), and the
+    positive control's reserve cases are the next ones.
+
+    Attributes:
+        folds: the folds, by index.
+        seed: the seed that drew them.
+        strata: ``(case id, group)`` pairs (e.g. healthy / lesion), kept in every split and subset.
+    """
+
+    folds: tuple[Fold, ...]
+    seed: int
+    strata: tuple[tuple[str, str], ...] = ()
+
+    def fold(self, index: int) -> Fold:
+        if not 0 <= index < len(self.folds):
+            raise ConfigError(f"fold {index} does not exist (the split has folds 0..{len(self.folds) - 1})")
+        return self.folds[index]
+
+    @property
+    def min_pool(self) -> int:
+        """Size of the smallest fold's training pool."""
+        return min(len(f.train) for f in self.folds)
+
+    def training_order(self, fold: int, seed: int) -> tuple[str, ...]:
+        """The fold's training pool in the order drawn from (grid ``seed``, ``fold``), strata interleaved."""
+        pool = self.fold(fold).train
+        groups = _groups(pool, dict(self.strata))
+        return tuple(_interleave(groups, np.random.default_rng([seed, fold, 0])))
+
+    def training_subset(self, fold: int, n: int, seed: int) -> tuple[str, ...]:
+        """The first ``n`` cases of :meth:`training_order`, sorted."""
+        order = self.training_order(fold, seed)
+        if not 1 <= n <= len(order):
+            raise ConfigError(f"fold {fold} has {len(order)} training cases; cannot train on {n}")
+        return tuple(sorted(order[:n]))
+
+    def reserve(self, fold: int, n: int, extra: int, seed: int) -> tuple[str, ...]:
+        """The ``extra`` real cases after the first ``n`` (the positive control's added cases), sorted."""
+        order = self.training_order(fold, seed)
+        if n + extra > len(order):
+            raise ConfigError(f"fold {fold}: the real-cases control needs {extra} cases beyond the {n} training "
+                              f"cases, but the training pool holds only {len(order)}")
+        return tuple(sorted(order[n:n + extra]))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"seed": self.seed, "folds": [f.to_dict() for f in self.folds],
+                "strata": {case: group for case, group in self.strata}}
+
+
+def _groups(ids: Sequence[str], strata: Mapping[str, object]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for case_id in sorted(ids):
+        groups.setdefault(str(strata.get(case_id, "")), []).append(case_id)
+    return groups
+
+
+def _interleave(groups: Mapping[str, list[str]], rng: np.random.Generator) -> list[str]:
+    """Each group shuffled by ``rng``, then merged so that every prefix keeps the groups' proportions."""
+    shuffled = {name: [members[i] for i in rng.permutation(len(members))] for name, members in sorted(groups.items())}
+    total = sum(len(m) for m in shuffled.values())
+    taken = dict.fromkeys(shuffled, 0)
+    order = []
+    for position in range(total):
+        deficit = {n: (position + 1) * len(m) / total - taken[n] for n, m in shuffled.items() if taken[n] < len(m)}
+        name = max(deficit, key=deficit.__getitem__)  # ties: the first group by name
+        order.append(shuffled[name][taken[name]])
+        taken[name] += 1
+    return order
+
+
+def make_folds(
     case_ids: Sequence[str],
-    test_fraction: float = 0.25,
-    val_fraction: float = 0.1,
+    folds: int = 5,
+    val_fraction: float = 0.15,
     seed: int = 0,
     strata: Mapping[str, object] | None = None,
-) -> Split:
-    """Draw a train/val/test split of ``case_ids`` from ``seed`` alone.
+) -> CrossValidation:
+    """Draw a patient-level k-fold split of ``case_ids`` from ``seed`` alone.
 
     Args:
-        case_ids: every labelled case available.
-        test_fraction: share of cases held out for testing (at least one case).
-        val_fraction: share of cases used for model selection (at least one case when > 0).
-        seed: the split depends on this and the sorted ids only, never on the arm or the run.
-        strata: optional case id -> group (e.g. healthy / tumour); each group is split in the same
-            proportions so the test set keeps the mix.
+        case_ids: every labelled case (one id per patient).
+        folds: number of folds k (each case is tested once); at least 2.
+        val_fraction: share of each fold's non-test cases kept for model selection (at least one
+            case when > 0), drawn from ``seed`` and the fold.
+        seed: the split depends on this and the sorted ids only, never on the arm, size or run.
+        strata: optional case id -> group (e.g. healthy / lesion); every fold's test, validation and
+            training sets keep the groups' proportions.
 
     Returns:
-        A :class:`Split`.
+        A :class:`CrossValidation`.
     """
     ids = sorted(set(case_ids))
     if len(ids) != len(case_ids):
         raise ConfigError("case ids must be unique to split them")
-    if len(ids) < 3:
-        raise ConfigError(f"need at least 3 labelled cases to split into train/val/test, found {len(ids)}")
+    if folds < 2:
+        raise ConfigError(f"split.folds must be at least 2, got {folds}")
+    if len(ids) < folds + 2:
+        raise ConfigError(f"split.folds {folds}: need at least {folds + 2} labelled cases, found {len(ids)}")
+    strata = dict(strata or {})
     rng = np.random.default_rng(seed)
-    groups: dict[str, list[str]] = {}
-    for case_id in ids:
-        groups.setdefault(str(strata.get(case_id, "")) if strata else "", []).append(case_id)
-    train: list[str] = []
-    val: list[str] = []
-    test: list[str] = []
-    for _, members in sorted(groups.items()):
-        order = [members[i] for i in rng.permutation(len(members))]
-        n_test = max(1, int(round(test_fraction * len(order)))) if test_fraction > 0 else 0
-        n_val = max(1, int(round(val_fraction * len(order)))) if val_fraction > 0 else 0
-        if len(order) - n_test - n_val < 1:
-            n_val = max(0, len(order) - n_test - 1)
-        test += order[:n_test]
-        val += order[n_test:n_test + n_val]
-        train += order[n_test + n_val:]
-    if not train or not test:
-        raise ConfigError(f"split of {len(ids)} cases leaves no training or no test case")
-    return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)), seed)
+    order = _interleave(_groups(ids, strata), rng)
+    members = [sorted(order[i::folds]) for i in range(folds)]
+    result = []
+    for index, test in enumerate(members):
+        rest = [c for c in ids if c not in set(test)]
+        n_val = max(1, int(round(val_fraction * len(rest)))) if val_fraction > 0 else 0
+        if len(rest) - n_val < 1:
+            raise ConfigError(f"split.val_fraction {val_fraction} leaves no training case in fold {index}")
+        ranked = _interleave(_groups(rest, strata), np.random.default_rng([seed, index, 1]))
+        result.append(Fold(index, tuple(sorted(ranked[n_val:])), tuple(sorted(ranked[:n_val])), tuple(test)))
+    return CrossValidation(tuple(result), seed, tuple((c, str(strata[c])) for c in ids if c in strata))
 
 
 def content_key(case: Mapping[str, object]) -> str:
@@ -106,17 +172,17 @@ def content_key(case: Mapping[str, object]) -> str:
     return digest.hexdigest()
 
 
-def refuse_test_leak(stage: str, cases: Iterable[Mapping[str, object]], split: Split,
+def refuse_test_leak(stage: str, cases: Iterable[Mapping[str, object]], fold: Fold,
                      test_keys: set[str]) -> None:
-    """Raise if any case about to reach ``stage`` is a test case, by id or by content.
+    """Raise if any case about to reach ``stage`` is a test case of ``fold``, by id or by content.
 
     Args:
         stage: what the cases are for, e.g. ``"GAN training"``.
         cases: the cases the stage would see.
-        split: the benchmark's split.
-        test_keys: :func:`content_key` of every test case.
+        fold: the fold being run (anything with a ``test`` sequence of ids).
+        test_keys: :func:`content_key` of every test case of the fold.
     """
-    test_ids = set(split.test)
+    test_ids = set(fold.test)
     for case in cases:
         case_id = str(case.get("id", ""))
         if case_id in test_ids:

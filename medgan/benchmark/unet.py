@@ -1,13 +1,15 @@
-"""Segmentation backend: a MONAI ``UNet`` trained for a fixed number of steps with Dice + cross-entropy,
-selected on the validation cases, evaluated on the test cases with sliding-window inference.
+"""Segmentation backend: a MONAI ``UNet`` trained with Dice + cross-entropy for at most ``steps`` steps,
+selected on the validation cases (with optional early stopping), evaluated on the test cases with
+sliding-window inference.
 
-Every arm of a benchmark gets the same network, optimiser, number of steps (not epochs, so a larger
-augmented training set does not buy more training) and validation schedule.
+Every arm of a benchmark gets the same network, optimiser, maximum number of steps (not epochs, so a
+larger augmented training set does not buy more training), validation schedule and stopping rule.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +24,14 @@ from medgan.registry import BACKENDS
 
 @dataclass
 class UNetOptions:
-    """Settings of the segmentation backend (the ``unet:`` block of a pipeline)."""
+    """Settings of the segmentation backend (the ``unet:`` block of a pipeline).
+
+    Attributes:
+        steps: the maximum training budget (batches), the same for every arm.
+        val_every: steps between validations (mean Dice over the validation cases).
+        patience: stop after this many validations without a better score (``null``: never stop early);
+            the weights of the best validation are kept either way.
+    """
 
     steps: int = 300
     batch_size: int = 2
@@ -32,12 +41,20 @@ class UNetOptions:
     num_res_units: int = 1
     roi_size: tuple[int, ...] | None = None
     val_every: int = 50
+    patience: int | None = None
     overlap: float = 0.25
     foreground_crop_probability: float = 0.67
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.val_every < 1:
-            raise ConfigError("unet: steps, batch_size and val_every must be >= 1")
+        for key in ("steps", "batch_size", "val_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"unet.{key} must be >= 1, got {getattr(self, key)}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"unet.patience must be >= 1 validations (or null), got {self.patience}")
+        if self.roi_size is not None and any(r < 1 for r in self.roi_size):
+            raise ConfigError(f"unet.roi_size must be >= 1 in every axis, got {list(self.roi_size)}")
+        if not 0 <= self.overlap < 1:
+            raise ConfigError(f"unet.overlap must be in [0, 1), got {self.overlap}")
         if len(self.strides) != len(self.channels) - 1:
             raise ConfigError("unet: strides needs one entry fewer than channels")
 
@@ -129,7 +146,11 @@ class UNetBackend:
     def fit(self, train: Sequence[dict[str, Any]], val: Sequence[dict[str, Any]], seed: int,
             augment: Callable[[dict[str, Any], int], dict[str, Any]] | None = None,
             progress: Callable[[int, float], None] | None = None) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-        """Train for ``options.steps`` steps; keep the weights with the best mean validation Dice.
+        """Train for at most ``options.steps`` steps; keep the weights with the best validation score.
+
+        The validation score is the mean over validation cases of
+        :func:`medgan.metrics.segmentation.overlap_score` over the label classes; training stops early
+        after ``options.patience`` validations without a better score.
 
         Args:
             train: normalised training cases (``image``, ``label``); real and synthetic alike.
@@ -139,11 +160,12 @@ class UNetBackend:
             progress: called with ``(step, loss)``.
 
         Returns:
-            The selected network and the training log (one row per validation).
+            The selected network and the training log (one row per validation: ``step``, ``loss``,
+            ``val_dice``, ``best``).
         """
         from monai.losses import DiceCELoss
 
-        from medgan.metrics.segmentation import dice
+        from medgan.metrics.segmentation import overlap_score
 
         if not train:
             raise ConfigError("no training cases left for the U-Net")
@@ -153,7 +175,9 @@ class UNetBackend:
         optimiser = torch.optim.Adam(network.parameters(), lr=self.options.learning_rate)
         loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
         rng = np.random.default_rng(seed)
-        best_state, best_score, log = copy.deepcopy(network.state_dict()), -1.0, []
+        best_state, best_score, log = copy.deepcopy(network.state_dict()), -math.inf, []
+        regions = {str(v): (v,) for v in range(1, self.n_classes)}
+        since_best = 0
         for step in range(1, self.options.steps + 1):
             network.train()
             x, y = self._batch(train, rng, augment)
@@ -165,13 +189,17 @@ class UNetBackend:
             if progress is not None:
                 progress(step, loss_value)
             if step % self.options.val_every == 0 or step == self.options.steps:
-                regions = {str(v): (v,) for v in range(1, self.n_classes)}
-                scores = [np.nanmean(list(dice(self.predict(network, c["image"]), c["label"], regions).values()))
+                scores = [overlap_score(self.predict(network, c["image"]), c["label"], regions)
                           for c in val] if val else [-loss_value]
                 score = float(np.mean(scores))
-                log.append({"step": step, "loss": loss_value, "val_dice": score})
-                if score > best_score:
-                    best_score, best_state = score, copy.deepcopy(network.state_dict())
+                improved = score > best_score
+                log.append({"step": step, "loss": loss_value, "val_dice": score, "best": improved})
+                if improved:
+                    best_score, best_state, since_best = score, copy.deepcopy(network.state_dict()), 0
+                else:
+                    since_best += 1
+                    if self.options.patience is not None and since_best >= self.options.patience:
+                        break
         network.load_state_dict(best_state)
         return network, log
 
@@ -179,13 +207,18 @@ class UNetBackend:
 @BACKENDS.register("unet")
 class UNetSegmentation:
     """The ``unet`` benchmark backend: :class:`UNetBackend` plus evaluation with
-    :func:`medgan.metrics.segmentation.segmentation_metrics` on each test case."""
+    :func:`medgan.metrics.segmentation.segmentation_metrics` on each test case, per label class (named
+    by ``pipeline.label_names``) and per ``pipeline.regions``."""
+
+    task = "segmentation"
 
     def __init__(self, pipeline: Any, in_channels: int, n_classes: int, device: str) -> None:
         self.pipeline = pipeline
         self.model = UNetBackend(pipeline.spatial_dims, in_channels, n_classes, pipeline.unet, device)
-        self.regions = {str(v): (v,) for v in range(1, n_classes)}
-        self.regions.update({name: tuple(values) for name, values in pipeline.regions.items()})
+        from medgan.metrics.segmentation import evaluation_regions
+
+        classes = sorted(int(v) for v in pipeline.label_names) or list(range(1, n_classes))
+        self.regions = evaluation_regions(classes, pipeline.label_names, pipeline.regions)
 
     def run(self, train: Sequence[dict[str, Any]], val: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]],
             seed: int, augment: Callable[[dict[str, Any], int], dict[str, Any]] | None, workdir: Any = None
@@ -195,9 +228,11 @@ class UNetSegmentation:
         network, log = self.model.fit(train, val, seed, augment)
         rows: list[dict[str, Any]] = []
         example: dict[str, Any] = {}
+        # the example is the test case with the most foreground, so every arm shows the same case
+        shown = max(test, key=lambda c: (int(np.count_nonzero(c["label"])), c["id"]))["id"] if test else None
         for case in test:
             prediction = self.model.predict(network, case["image"])
-            if not example:
+            if case["id"] == shown:
                 example = {"image": case["image"][0], "label": case["label"][0], "prediction": prediction[0],
                            "case": case["id"]}
             scores = segmentation_metrics(prediction, case["label"], self.regions, case["meta"]["spacing"])
@@ -205,5 +240,9 @@ class UNetSegmentation:
                 rows.extend({"case": case["id"], "region": region, "metric": metric, "value": value}
                             for metric, value in values.items())
         o = self.pipeline.unet
-        budget = {"steps": o.steps, "batch_size": o.batch_size, "learning_rate": o.learning_rate}
-        return BackendResult(rows, log, example, budget)
+        budget = {"max_steps": o.steps, "batch_size": o.batch_size, "learning_rate": o.learning_rate,
+                  "val_every": o.val_every, "patience": o.patience}
+        best = max((row for row in log), key=lambda row: row["val_dice"], default={"step": 0})
+        training = {"steps_run": int(log[-1]["step"]) if log else 0, "best_step": int(best["step"]),
+                    "stopped_early": bool(log) and int(log[-1]["step"]) < o.steps}
+        return BackendResult(rows, log, example, budget, training)

@@ -9,21 +9,33 @@ from pathlib import Path
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "benchmark", help="train downstream models with and without each augmentation and report the gain",
-        description="Run a pipeline's grid (data fraction x arm x synthetic ratio x seed) on the same held-out "
-                    "test cases and write results.csv, summary.md and plots. Re-running resumes.")
-    parser.add_argument("pipeline", type=Path, help="pipeline YAML (see pipelines/)")
+        description="Run a pipeline's grid (k patient-level folds x training-set size x arm x added-case ratio x "
+                    "seed; the arms include a positive control that adds real cases and a negative control with "
+                    "wrong labels) and write results.csv (one row per test case, seed, region and metric), "
+                    "summary.md, report.md and figures. Every setting is checked against the data before "
+                    "anything is written. Re-running the same command resumes.")
+    parser.add_argument("pipeline", type=Path, help="pipeline YAML (see pipelines/ and docs/benchmark.md)")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<pipeline name>[-quick])")
-    parser.add_argument("--quick", action="store_true", help="apply the pipeline's quick: overrides (CI-sized run)")
-    parser.add_argument("--workers", type=int, default=1, help="cells trained in parallel processes")
-    parser.add_argument("--shard", help="run only shard i of n (i/n, e.g. a SLURM array index)")
+    parser.add_argument("--quick", action="store_true",
+                        help="apply the pipeline's quick: overrides (a smoke run of seconds to a minute)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="cells and GAN stages trained in parallel processes, one CPU thread each "
+                             "(default 1; use the number of cores)")
+    parser.add_argument("--shard", help="run only shard i of n (i/n, e.g. 0/8 for a SLURM array index); "
+                                        "merge the shards with medgan report")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    parser.add_argument("--data", type=Path, help="dataset folder to use instead of the pipeline's data.path "
+                                                  "(same modalities and labels, e.g. a larger simulated cohort)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from medgan.benchmark import run_pipeline_file
+    from medgan.errors import ConfigError
 
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     summary = run_pipeline_file(args.pipeline, out=args.out, quick=args.quick, workers=args.workers,
-                                shard=args.shard, device=args.device)
-    print(f"report: {summary}")
+                                shard=args.shard, device=args.device, data=args.data)
+    print(f"report: {summary} (full report: {summary.with_name('report.md')})")
     return 0

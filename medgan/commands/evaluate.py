@@ -25,9 +25,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "segmentation plausibility. Writes report.md, metrics.json and closest_pairs.png to --out.")
     parser.add_argument("--real", type=Path, help="real reference dataset (ideally not used to train the generator)")
     parser.add_argument("--synthetic", type=Path, help="synthetic dataset")
-    parser.add_argument("--train", type=Path, help="the generator's training set (default: --real plays that role)")
+    parser.add_argument("--train", type=Path,
+                        help="the generator's training set (default: --real plays that role, with a leave-one-out "
+                             "memorisation yardstick); a --real case with the voxels of a --train case is refused")
     parser.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--metrics", help="comma-separated metric names (default: every metric that applies)")
+    from medgan.metrics.evaluation import default_metrics
+
+    parser.add_argument("--metrics", help="comma-separated metric names (default: every metric that applies): "
+                                          + ", ".join(default_metrics()))
     parser.add_argument("--extractor", help="feature extractor: radiomics (default) or inception")
     parser.add_argument("--inception-weights", type=Path, help="local torchvision inception_v3 state dict")
     parser.add_argument("--inception-sha256", help="expected SHA-256 of --inception-weights")
@@ -66,9 +71,9 @@ def _options(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from medgan.errors import ConfigError
-    from medgan.metrics.evaluation import evaluate_datasets
     from medgan.metrics.features import EXTRACTORS
     from medgan.metrics.report import summary_line
+    from medgan.reports.evaluation import evaluate_datasets
 
     missing = [f"--{name}" for name in ("real", "synthetic", "out") if getattr(args, name) is None]
     if missing:
@@ -82,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {summary_line(name, result)}")
     for name, reason in document["skipped"].items():
         print(f"{name}: not computed ({reason})")
+    for note in document["notes"]:
+        print(f"note: {note}")
     for flag in document["flags"]:
         print(f"FLAG {flag}")
     print(f"report written to {args.out / 'report.md'} and {args.out / 'metrics.json'}")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medgan.families._cases import read_ids
+    from medgan.training.run import read_ids
 
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="cyclegan or pix2pix run folder")
+    parser.add_argument("run_dir", type=Path, metavar="RUN",
+                        help="run folder of a family that translates (cyclegan, pix2pix)")
     parser.add_argument("data", type=Path, metavar="DATASET", help="paired dataset holding both modalities")
     parser.add_argument("--cases", type=read_ids, metavar="IDS_OR_FILE",
                         help="test case ids (default: every case of DATASET the run did not train on); "
@@ -45,16 +46,24 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from medgan.io.atomic import write_text_atomic
-    from medgan.metrics.translation import evaluate_run, save_figure, summary_table
+    from medgan.io.datasets import load_dataset
+    from medgan.metrics.translation import evaluate_translator, summary_table
+    from medgan.reports.translation import save_figure
+    from medgan.synthesis.translate import load_translator
+    from medgan.training.run import held_out_cases
 
     device = args.device
     if device == "auto":
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    dataset = load_dataset(args.data)
+    cases = held_out_cases(args.run_dir, dataset, args.cases)  # training cases are refused
+    translator = load_translator(args.run_dir, args.direction, device)
+    translator.batch_size = args.batch_size
     example: dict = {}
-    rows = evaluate_run(args.run_dir, args.data, args.cases, args.direction, device, args.batch_size,
-                        args.source, args.target, keep=example if args.figure else None)
+    rows = evaluate_translator(translator, dataset, cases, args.source, args.target,
+                               keep=example if args.figure else None)
     table = summary_table(rows)
     unit = rows[0]["unit"]
     print(f"{args.run_dir} on {args.data}: {table['cases'].iloc[0]} held-out case(s); "

@@ -26,10 +26,19 @@ def run(args: argparse.Namespace) -> int:
 
     family, _ = read_run_config(args.run_dir)
     spec = GAN_FAMILIES.get(family)
-    if spec.synthesize is None or spec.add_synthesize_arguments is None:
-        raise ConfigError(f"GAN family {family!r} has no synthesis")
     parser = argparse.ArgumentParser(prog=f"medgan synthesize {args.run_dir} {args.out}",
                                      description=f"options of the {family} family")
-    spec.add_synthesize_arguments(parser)
-    options = parser.parse_args(args.options)
-    return int(spec.synthesize(args.run_dir, args.out, options) or 0)
+    if spec.synthesize is not None and spec.add_synthesize_arguments is not None:
+        spec.add_synthesize_arguments(parser)
+        options = parser.parse_args(args.options)
+        return int(spec.synthesize(args.run_dir, args.out, options) or 0)
+    if spec.translator is not None:  # a translating family: OUT is the translation of --input
+        from medgan.commands.translate import add_translate_options, translate_options
+        from medgan.synthesis.translate import translate_path
+
+        parser.add_argument("--input", type=Path, required=True, help="image file or dataset to translate")
+        add_translate_options(parser)
+        options = parser.parse_args(args.options)
+        print(translate_path(args.run_dir, options.input, args.out, **translate_options(options)))
+        return 0
+    raise ConfigError(f"GAN family {family!r} has no synthesis")

@@ -1,6 +1,6 @@
 """``medgan train FAMILY ...``: train a GAN family on the shared engine.
 
-Every family registered in :data:`medgan.registry.GAN_FAMILIES` (see :mod:`medgan.families`) gets its
+Every family registered in :data:`medgan.registry.GAN_FAMILIES` (built in, or a plugin) gets its
 own sub-command with the common options below plus its own; this module never names a family.
 Multi-GPU (or multi-process CPU) runs: ``torchrun --nproc_per_node N -m medgan train FAMILY ...``.
 """
@@ -12,12 +12,11 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from medgan.families import discover
     from medgan.registry import GAN_FAMILIES
 
     parser = commands.add_parser("train", help="train a GAN family", description=__doc__.split("\n\n")[0])
     families = parser.add_subparsers(dest="family", metavar="FAMILY", required=True)
-    for name in discover():
+    for name in GAN_FAMILIES.names():
         spec = GAN_FAMILIES.get(name)
         sub = families.add_parser(name, help=spec.summary, description=spec.summary)
         spec.add_train_arguments(sub)
@@ -32,22 +31,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgan.config import load_config
+    from medgan.config import read_yaml
     from medgan.errors import ConfigError
     from medgan.registry import GAN_FAMILIES
     from medgan.training.loop import train
     from medgan.training.run import CONFIG
+    from medgan.training.spec import family_config
 
     spec = GAN_FAMILIES.get(args.family)
-    source = args.config
-    if source is None and args.resume and (args.out / CONFIG).is_file():
-        from medgan.config import read_yaml
-
-        saved = read_yaml(args.out / CONFIG)
-        if saved.pop("family", args.family) != args.family:
+    settings, where = (read_yaml(args.config), str(args.config)) if args.config else ({}, "config")
+    if args.config is None and args.resume and (args.out / CONFIG).is_file():
+        settings, where = read_yaml(args.out / CONFIG), str(args.out / CONFIG)
+        if settings.pop("family", args.family) != args.family:
             raise ConfigError(f"{args.out} is a run of another family; resume it with that family's command")
-        source = saved
-    config = load_config(source, spec.config_type)
+    # the file's settings override the family's defaults key by key (train.steps keeps the other train defaults)
+    config = family_config(spec, settings, where=where, preset=False)
     config = spec.apply_train_arguments(args, config)
     if args.steps is not None:
         config.train.steps = args.steps

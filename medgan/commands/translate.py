@@ -30,54 +30,23 @@ def add_translate_options(parser: argparse.ArgumentParser) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("translate", help="translate volumes with a CycleGAN/pix2pix run",
                                  description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="cyclegan or pix2pix run folder")
+    parser.add_argument("run_dir", type=Path, metavar="RUN",
+                        help="run folder of a family that translates (cyclegan, pix2pix)")
     parser.add_argument("input", type=Path, metavar="INPUT", help="image file or dataset folder")
     parser.add_argument("out", type=Path, metavar="OUT", help="output image file or dataset folder")
     add_translate_options(parser)
     parser.set_defaults(run=run)
 
 
-def translate_path(run_dir: Path, source: Path, out: Path, args: argparse.Namespace) -> int:
-    """Translate a file or a dataset; print what was written; return the exit status."""
-    import numpy as np
-
-    from medgan.errors import ConfigError, DataError
-    from medgan.io.datasets import load_dataset
-    from medgan.io.image import image_suffix, read_image, write_image
-    from medgan.synthesis.translate import Translator, translate_dataset
-
-    if not 0.0 <= args.overlap < 1.0:
-        raise ConfigError(f"--overlap must lie in [0, 1), found {args.overlap}")
-    if args.batch_size < 1:
-        raise ConfigError("--batch-size must be at least 1")
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    translator = Translator.from_run(run_dir, args.direction, device)
-    translator.overlap, translator.batch_size = args.overlap, args.batch_size
-    what = f"{translator.source_modality} -> {translator.target_modality}"
-    if source.is_file():
-        if not image_suffix(out):
-            raise ConfigError(f"{out}: INPUT is a file, so OUT must be an image file name (.nii.gz, .mha, ...)")
-        if out.resolve() == source.resolve():
-            raise ConfigError(f"{out}: refusing to overwrite the input")
-        array, meta = read_image(source)
-        if array.shape[0] != 1:
-            raise DataError(source, f"has {array.shape[0]} channels; translate a single-channel image "
-                                    "(or give the dataset and --modality)")
-        result = translator.translate_array(array[0])[None]
-        write_image(out, result.astype(np.float32), {**meta, "dtype": translator.target.dtype,
-                                                    "scl_slope": None, "scl_inter": None})
-        print(f"translated {source} ({what}) to {out}")
-        return 0
-    dataset = load_dataset(source)
-    manifest = translate_dataset(translator, dataset, out, args.modality, args.keep_channels,
-                                 progress=not args.no_progress)
-    print(f"translated {len(dataset.cases)} case(s) of {source} ({what}) to {out}; manifest {manifest}")
-    return 0
+def translate_options(args: argparse.Namespace) -> dict:
+    """The options of :func:`medgan.synthesis.translate.translate_path` from parsed arguments."""
+    return {"direction": args.direction, "modality": args.modality, "keep_channels": args.keep_channels,
+            "device": args.device, "batch_size": args.batch_size, "overlap": args.overlap,
+            "progress": not args.no_progress}
 
 
 def run(args: argparse.Namespace) -> int:
-    return translate_path(args.run_dir, args.input, args.out, args)
+    from medgan.synthesis.translate import translate_path
+
+    print(translate_path(args.run_dir, args.input, args.out, **translate_options(args)))
+    return 0

@@ -1,21 +1,17 @@
-"""Case selection shared by every family's command line: ``--cases`` and ``--exclude-cases``
-(the leading underscore keeps :func:`medgan.families.discover` from treating this as a family)."""
+"""Case selection shared by the families' command lines: ``--cases`` and ``--exclude-cases`` when
+training, and the run's excluded cases (its test split) kept out of synthesis inputs. The leading
+underscore keeps the registry from treating this module as a family."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
-def read_ids(value: str) -> list[str]:
-    """Case ids from a comma-separated list or a file (one id per line, first CSV column; a
-    ``case_id``/``id`` header is skipped)."""
-    path = Path(value)
-    if path.is_file():
-        ids = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [i for i in ids if i and i not in ("case_id", "id")]
-    return [v.strip() for v in value.split(",") if v.strip()]
+from medgan.errors import ConfigError
+from medgan.training.run import excluded_cases, read_ids
 
 
 def add_case_selection(parser: argparse.ArgumentParser, use: str = "train on") -> None:
@@ -52,3 +48,43 @@ def select_case_ids(dataset: Any, cases: list[str] | None, exclude: list[str], l
                                               if ref.label is not None or not labelled_only]
     banned = set(exclude)
     return [c for c in chosen if c not in banned]
+
+
+def add_exclusion_override(parser: argparse.ArgumentParser) -> None:
+    """``--allow-excluded``: use the run's excluded (test) cases as synthesis inputs anyway."""
+    parser.add_argument("--allow-excluded", action="store_true",
+                        help="also use the cases the run excluded from its training (normally its test cases) "
+                             "when the input is the run's training dataset; by default they are skipped")
+
+
+def without_excluded(run_dir: str | Path, dataset_root: str | Path, chosen: Sequence[str], given: bool,
+                     allow: bool, what: str = "source") -> list[str]:
+    """``chosen`` case ids minus those the run excluded from training, when ``dataset_root`` is its
+    training dataset (a test case must not seed synthetic training data).
+
+    Args:
+        run_dir: the trained run.
+        dataset_root: the dataset the ids belong to.
+        chosen: candidate ids.
+        given: the user named the ids (``--cases``): an excluded one is then an error.
+        allow: ``--allow-excluded``: keep them, with a warning on stderr.
+        what: what the ids are used as, for messages.
+
+    Raises:
+        ConfigError: an excluded case was asked for by name without ``--allow-excluded``.
+    """
+    excluded = set(excluded_cases(run_dir, dataset_root))
+    hit = [c for c in chosen if c in excluded]
+    if not hit:
+        return list(chosen)
+    if allow:
+        print(f"WARNING: --allow-excluded: {len(hit)} {what} case(s) that {run_dir} excluded from its training "
+              f"(its test cases, e.g. {hit[0]}) are used; keep the results away from any evaluation on them",
+              file=sys.stderr)
+        return list(chosen)
+    if given:
+        raise ConfigError(f"case {hit[0]!r} was excluded from the training of {run_dir} (a test case); pass "
+                          "--allow-excluded to use it anyway")
+    print(f"skipping {len(hit)} case(s) that {run_dir} excluded from its training (its test cases); "
+          "--allow-excluded uses them anyway", file=sys.stderr)
+    return [c for c in chosen if c not in excluded]

@@ -11,5 +11,8 @@
   volume, contrast to surrounding tissue, visibility, boundary sharpness, near-copies), on the
   per-lesion measurements of :mod:`medgan.metrics.lesion_stats`.
 - :mod:`medgan.metrics.suite`: the metrics of ``medgan evaluate`` registered in
-  :data:`medgan.registry.METRICS`; :func:`medgan.metrics.evaluation.evaluate_datasets` runs them.
+  :data:`medgan.registry.METRICS`; :func:`medgan.metrics.evaluation.evaluate` runs them on loaded
+  sets (:func:`medgan.reports.evaluation.evaluate_datasets` reads the datasets and writes the report).
+
+Metrics compute: they never load a trained run or write a file.
 """

@@ -11,6 +11,7 @@ Two choices make the sets comparable:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,30 @@ def check_compatible(reference: CaseSet, other: CaseSet) -> None:
     if other.channels != reference.channels:
         raise DataError(other.root, f"{other.name} cases have {other.channels} channels but {reference.name} "
                                     f"cases have {reference.channels}; select the same modalities")
+
+
+def voxel_key(image: np.ndarray) -> str:
+    """A hash of an image's voxels (shape and values): the same scan under another name or folder
+    has the same key."""
+    array = np.ascontiguousarray(np.asarray(image))
+    digest = hashlib.sha256(str((array.shape, array.dtype.str)).encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Cases two sets share: ``ids`` by name, ``content`` as ``(id in a, id in b)`` by identical voxels."""
+
+    ids: list[str]
+    content: list[tuple[str, str]]
+
+
+def shared_cases(a: CaseSet, b: CaseSet) -> Overlap:
+    """The cases of ``a`` that are also in ``b``, by case id and by voxel hash (a renamed copy counts)."""
+    keys = {voxel_key(image): case_id for case_id, image in zip(b.ids, b.images)}
+    content = [(case_id, keys[key]) for case_id, image in zip(a.ids, a.images) if (key := voxel_key(image)) in keys]
+    return Overlap(sorted(set(a.ids) & set(b.ids)), content)
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,9 @@ class EvaluationContext:
         train: the generator's training cases (memorisation, classifier and segmenter training);
             ``None`` uses ``real`` in that role.
         options: evaluation settings.
-        out: output folder for figures (``None``: no figures).
     """
 
-    def __init__(self, real: CaseSet, synthetic: CaseSet, train: CaseSet | None, options: EvaluateOptions,
-                 out: Path | None = None) -> None:
+    def __init__(self, real: CaseSet, synthetic: CaseSet, train: CaseSet | None, options: EvaluateOptions) -> None:
         for other in (synthetic, train):
             if other is not None:
                 check_compatible(real, other)
@@ -83,7 +81,6 @@ class EvaluationContext:
         if train is not None:
             self.sets["train"] = train
         self.options = options
-        self.out = out
         self.grid = tuple(real.images[0].shape[1:])
         self.reference = IntensityReference.fit(real.images, seed=options.seed)
         self.notes: list[str] = []

@@ -1,58 +1,89 @@
-"""Run a set of registered metrics on real / synthetic (/ training) datasets and write the results.
+"""Run a set of registered metrics on real / synthetic (/ training) case sets. Computes only: reading
+the datasets and writing ``metrics.json``, ``report.md`` and figures is
+:func:`medgan.reports.evaluation.evaluate_datasets`.
 
 Example:
-    >>> from medgan.metrics.evaluation import evaluate_datasets
-    >>> results = evaluate_datasets("real/", "synthetic/", out="eval/")  # doctest: +SKIP
+    >>> from medgan.metrics.evaluation import evaluate
+    >>> results = evaluate(real, synthetic, train)  # doctest: +SKIP
     >>> results["metrics"]["fid"]["value"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
-import math
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from medgan import __version__
-from medgan.config import config_to_dict
-from medgan.errors import ConfigError, DataError
-from medgan.metrics.casesets import CaseSet, load_case_set
+from medgan.errors import ConfigError
+from medgan.metrics.casesets import CaseSet, shared_cases
 from medgan.metrics.context import EvaluateOptions, EvaluationContext, NotApplicable
 from medgan.metrics.suite import METRIC_ORDER
 from medgan.registry import METRICS
 
 
+def default_metrics() -> list[str]:
+    """Every registered metric: the built-in ones in report order, then those plugins registered."""
+    return list(METRIC_ORDER) + [name for name in METRICS.names() if name not in METRIC_ORDER]
+
+
 def requested_metrics(names: Sequence[str] | None) -> tuple[list[str], bool]:
     """The metric names to run and whether they were asked for explicitly (unknown names: ConfigError)."""
     if not names:
-        return list(METRIC_ORDER), False
+        return default_metrics(), False
     for name in names:
         METRICS.get(name)
     return list(dict.fromkeys(names)), True
 
 
+def check_held_out(real: CaseSet, train: CaseSet | None) -> list[str]:
+    """Refuse a real set that repeats training cases; return notes on shared names.
+
+    The memorisation yardstick is the distance from real cases to their nearest training case; a real
+    case that *is* a training case has distance 0, so the threshold collapses to "identical" and
+    every copy passes as new. Identical voxels are therefore an error; a case id found in both sets
+    with different voxels only a note (ids such as ``case_000`` recur across datasets).
+
+    Raises:
+        ConfigError: a real case has the voxels of a training case.
+    """
+    if train is None or train.root.resolve() == real.root.resolve():
+        return []
+    overlap = shared_cases(real, train)
+    if overlap.content:
+        real_id, train_id = overlap.content[0]
+        raise ConfigError(f"{len(overlap.content)} of {len(real)} --real case(s) are also in --train (identical "
+                          f"voxels: {real_id} = {train_id}); the memorisation yardstick needs real cases the "
+                          "generator never saw. Give held-out real cases, or leave --train out to use the real set "
+                          "as its own (leave-one-out) yardstick")
+    if overlap.ids:
+        return [f"{len(overlap.ids)} case id(s) appear in both the real and the training set (e.g. "
+                f"{overlap.ids[0]}) with different voxels; check that the real set is held out"]
+    return []
+
+
 def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
-             options: EvaluateOptions | None = None, out: Path | None = None) -> dict[str, Any]:
+             options: EvaluateOptions | None = None, context: EvaluationContext | None = None) -> dict[str, Any]:
     """Compute the requested metrics.
 
     Args:
-        real: reference real cases.
+        real: reference real cases (held out from the generator's training).
         synthetic: generated cases.
         train: the generator's training cases (default: ``real`` plays that role).
         options: settings; ``options.metrics`` empty means every metric that applies.
-        out: folder for figures (``None``: none written).
+        context: an :class:`EvaluationContext` of these sets to reuse (its cached arrays serve the
+            figures afterwards); built here when not given.
 
     Returns:
         ``{"metrics": {name: result}, "skipped": {name: reason}, "flags": [...], "notes": [...]}``.
 
     Raises:
-        ConfigError: a metric asked for by name does not apply to the inputs.
+        ConfigError: a metric asked for by name does not apply to the inputs, or a real case is a
+            training case (:func:`check_held_out`).
     """
     options = options or EvaluateOptions()
     names, explicit = requested_metrics(options.metrics)
-    context = EvaluationContext(real, synthetic, train, options, out)
+    notes = check_held_out(real, train)
+    context = context or EvaluationContext(real, synthetic, train, options)
+    context.notes.extend(notes)
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     flags: list[str] = []
@@ -67,65 +98,3 @@ def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
         flags.extend(f"{name}: {flag}" for flag in result.pop("flags", []))
         results[name] = result
     return {"metrics": results, "skipped": skipped, "flags": flags, "notes": context.notes}
-
-
-def _check_out(out: Path, inputs: Sequence[Path]) -> None:
-    resolved = out.resolve()
-    for path in inputs:
-        root = path.resolve()
-        if resolved == root or root in resolved.parents:
-            raise DataError(out, f"output folder lies inside the input dataset {path}; choose another --out")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalar
-        return _json_safe(value.item())
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def evaluate_datasets(real: str | Path, synthetic: str | Path, train: str | Path | None = None,
-                      out: str | Path | None = None, options: EvaluateOptions | None = None,
-                      format: str = "auto", modalities: Sequence[str] | None = None) -> dict[str, Any]:
-    """Load the datasets, evaluate, and (with ``out``) write ``metrics.json``, ``report.md`` and figures.
-
-    Returns:
-        The ``metrics.json`` content as a dict.
-    """
-    from medgan.io.atomic import write_text_atomic
-    from medgan.metrics.report import render_report
-
-    options = options or EvaluateOptions()
-    requested_metrics(options.metrics)  # unknown names fail before any data is read
-    paths = {"real": Path(real), "synthetic": Path(synthetic)}
-    if train is not None:
-        paths["train"] = Path(train)
-    out_path = Path(out) if out is not None else None
-    if out_path is not None:
-        _check_out(out_path, list(paths.values()))
-    started = time.time()
-    sets = {name: load_case_set(path, name, format=format, modalities=modalities) for name, path in paths.items()}
-    if out_path is not None:
-        out_path.mkdir(parents=True, exist_ok=True)
-    results = evaluate(sets["real"], sets["synthetic"], sets.get("train"), options, out_path)
-    document = {
-        "medgan_version": __version__,
-        "inputs": {name: {"path": str(path), "cases": len(sets[name]), "labelled": sets[name].labelled,
-                          "modalities": list(sets[name].modalities), "spatial_dims": sets[name].spatial_dims}
-                   for name, path in paths.items()},
-        "options": config_to_dict(options),
-        **results,
-        "seconds": round(time.time() - started, 1),
-    }
-    document = _json_safe(document)
-    if out_path is not None:
-        write_text_atomic(out_path / "metrics.json", json.dumps(document, indent=2) + "\n")
-        write_text_atomic(out_path / "report.md", render_report(document))
-    return document

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from medgan.synthesis.intensity import foreground_mask
+from medgan.transforms.scaling import foreground_mask
 
 
 @dataclass

@@ -61,39 +61,3 @@ def memorised_fraction(synthetic_nn: np.ndarray, reference_nn: np.ndarray, perce
     threshold = float(np.percentile(reference_nn, percentile))
     flags = synthetic_nn <= threshold
     return float(flags.mean()), threshold, flags
-
-
-def write_closest_pairs_png(path: str, synthetic: np.ndarray, training: np.ndarray, pairs: list[tuple[int, int]],
-                            titles: list[str]) -> None:
-    """A PNG with one row per pair: synthetic case and its nearest training case (first channel, mid-slice).
-
-    Args:
-        path: output PNG (written atomically).
-        synthetic, training: ``(N, C, X, Y[, Z])`` images on the reference scale.
-        pairs: ``(synthetic index, training index)``.
-        titles: one caption per pair.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from medgan.io.atomic import atomic_path
-
-    def view(image: np.ndarray) -> np.ndarray:
-        channel = image[0]
-        plane = channel if channel.ndim == 2 else channel[:, :, channel.shape[2] // 2]
-        return np.rot90(np.clip(plane, 0, 1))
-
-    rows = max(1, len(pairs))
-    figure, axes = plt.subplots(rows, 2, figsize=(4.4, 2.2 * rows), squeeze=False)
-    for row, ((i, j), title) in enumerate(zip(pairs, titles)):
-        for col, (image, name) in enumerate(((synthetic[i], "synthetic"), (training[j], "nearest training"))):
-            axes[row, col].imshow(view(image), cmap="gray", vmin=0, vmax=1)
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
-            axes[row, col].set_title(f"{name}\n{title if col == 0 else ''}".strip(), fontsize=7)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=100, format="png")
-    plt.close(figure)

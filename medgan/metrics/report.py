@@ -26,7 +26,7 @@ def _shares(*rows: tuple[str, dict[str, float] | None]) -> list[str]:
 
 
 def render_report(doc: dict[str, Any]) -> str:
-    """``report.md`` text for a ``metrics.json`` document (see :func:`medgan.metrics.evaluation.evaluate_datasets`)."""
+    """``report.md`` text for a ``metrics.json`` document (see :func:`medgan.reports.evaluation.evaluate_datasets`)."""
     metrics = doc.get("metrics", {})
     lines = ["# medgan evaluation", ""]
     for name, info in doc.get("inputs", {}).items():
@@ -84,7 +84,8 @@ def render_report(doc: dict[str, Any]) -> str:
     if "memorisation" in metrics:
         m = metrics["memorisation"]
         lines += ["## Memorisation", "",
-                  f"Nearest `{m['training_set']}` case of every synthetic case. Reference: {m['reference']}. "
+                  f"Nearest `{m['training_set']}` case of every synthetic case. Yardstick: "
+                  f"{m.get('yardstick', m['reference'])}. "
                   f"A synthetic case counts as memorised when it is closer than percentile {m['percentile']:g} "
                   f"of the reference distances (new real data: about {m['percentile']:g} % by construction).", "",
                   "| space | threshold | synthetic cases memorised |", "|---|---|---|",
@@ -133,7 +134,8 @@ def summary_line(name: str, result: dict[str, Any]) -> str:
         return f"synthetic predicted classes {shares}; under-covered {result['under_covered_classes'] or 'none'}"
     if name == "memorisation":
         return (f"memorised (NCC) {result['image_fraction_memorised']:.1%}, "
-                f"(features) {result['feature_fraction_memorised']:.1%}")
+                f"(features) {result['feature_fraction_memorised']:.1%}; yardstick: "
+                f"{result.get('yardstick', result['reference'])}")
     if name == "plausibility":
         real = (result["real_dice"] or {}).get("foreground")
         return f"segmenter foreground Dice: real {_f(real)}, synthetic {_f(result['synthetic_dice']['foreground'])}"

@@ -1,4 +1,5 @@
-"""Segmentation metrics on integer label maps: Dice, sensitivity, specificity, HD95, lesion-wise sensitivity.
+"""Segmentation metrics on integer label maps: Dice, sensitivity, specificity, HD95, lesion-wise
+sensitivity and false-positive volume.
 
 Every function compares a predicted label map with a reference label map of the same shape
 (``(X, Y[, Z])`` or ``(1, X, Y[, Z])``, integer values) over named *regions*. A region is a set of
@@ -7,13 +8,16 @@ whole tumour ``{1, 2, 3}``, tumour core ``{1, 3}`` and enhancing tumour ``{3}`` 
 Overlap scores go through MONAI (``compute_dice``, ``get_confusion_matrix``,
 ``compute_hausdorff_distance``).
 
-Conventions for empty masks (stated because papers differ):
-- Dice: 1.0 when reference and prediction are both empty, 0.0 when only one is empty.
-- sensitivity: NaN when the reference is empty (no positives to find).
-- specificity: NaN when the reference covers the whole image.
-- HD95: 0.0 when both are empty, NaN when exactly one is empty (the distance is undefined; report
-  it separately rather than folding in an arbitrary penalty).
-- lesion-wise sensitivity: NaN when the reference has no lesion.
+Conventions (stated because papers differ). A region absent from a case's reference is *not
+applicable* to that case: its Dice, sensitivity, HD95 and lesion-wise sensitivity are NaN (never 1.0),
+and what the prediction put there shows up as false-positive volume and specificity instead, which
+are defined for every case. Where the reference holds the region:
+- Dice, sensitivity: as MONAI computes them (0.0 when the prediction misses the region entirely).
+- HD95: MONAI's ``compute_hausdorff_distance(percentile=95)``, the larger of the two directed 95th
+  percentile surface distances, in millimetres; a missed region (empty prediction) gets the BraTS
+  worst value :data:`HD95_MISSED_MM` = 373.13 mm instead of disappearing from the average.
+- specificity: NaN only when the reference covers the whole image.
+- false-positive volume: predicted voxels outside the reference, in mL.
 
 Example:
     >>> import numpy as np
@@ -21,6 +25,8 @@ Example:
     >>> pred = np.zeros((8, 8), int); pred[2:4, 2:3] = 1
     >>> round(dice(pred, ref)["1"], 4)
     0.6667
+    >>> dice(pred, np.zeros((8, 8), int), {"1": (1,)})["1"]  # not applicable: no reference
+    nan
 """
 
 from __future__ import annotations
@@ -30,6 +36,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from scipy import ndimage
+
+#: HD95 given to a region the prediction missed entirely (the BraTS challenge convention, in mm)
+HD95_MISSED_MM = 373.13
+
+#: how the report names the HD95 convention
+HD95_CONVENTION = ("HD95 (mm): MONAI compute_hausdorff_distance, percentile 95, symmetric (the larger of the two "
+                   f"directed 95th-percentile surface distances); a region missed entirely gets {HD95_MISSED_MM} mm "
+                   "(BraTS convention); a region absent from the reference is not applicable")
 
 #: BraTS evaluation regions: whole tumour, tumour core, enhancing tumour (2021/2023 label values)
 BRATS_REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
@@ -48,6 +62,30 @@ def foreground_regions(*label_maps: np.ndarray) -> dict[str, tuple[int, ...]]:
     for label in label_maps:
         values.update(int(v) for v in np.unique(np.asarray(label)) if v != 0)
     return class_regions(sorted(values))
+
+
+def evaluation_regions(label_values: Sequence[int], label_names: Mapping[int, str] | None = None,
+                       regions: Mapping[str, Sequence[int]] | None = None) -> dict[str, tuple[int, ...]]:
+    """One region per label value, named by ``label_names``, then the named unions of ``regions``;
+    a single-label region that a named union already covers (BraTS ``ET = {3}``) is not repeated.
+
+    Example:
+        >>> evaluation_regions([1, 2, 3], {1: "NCR", 2: "ED", 3: "ET"}, BRATS_REGIONS)
+        {'NCR': (1,), 'ED': (2,), 'WT': (1, 2, 3), 'TC': (1, 3), 'ET': (3,)}
+    """
+    names = dict(label_names or {})
+    unions = {str(k): tuple(int(v) for v in values) for k, values in (regions or {}).items()}
+    covered = {values for values in unions.values() if len(values) == 1}
+    out: dict[str, tuple[int, ...]] = {}
+    for value in sorted(int(v) for v in label_values if int(v) != 0):
+        if (value,) in covered:
+            continue
+        name = str(names.get(value, value))
+        if name in unions:
+            raise ValueError(f"label {value} is named {name!r}, which is also the name of region {unions[name]}")
+        out[name] = (value,)
+    out.update(unions)
+    return out
 
 
 def region_masks(label: np.ndarray, regions: Regions) -> np.ndarray:
@@ -93,13 +131,28 @@ def dice(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None) -
         regions: region name -> label values; default one region per non-zero value present.
 
     Returns:
-        region name -> Dice in [0, 1] (1.0 when both masks are empty).
+        region name -> Dice in [0, 1]; NaN (not applicable) where the reference lacks the region.
     """
     from monai.metrics import compute_dice
 
     p, t, names = _pair(pred, target, regions)
-    values = compute_dice(p, t, include_background=True, ignore_empty=False)[0]
+    values = compute_dice(p, t, include_background=True, ignore_empty=True)[0]
     return {name: float(v) for name, v in zip(names, values)}
+
+
+def overlap_score(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None) -> float:
+    """One number for model selection: mean Dice over the regions present in the reference or the
+    prediction (a region predicted where the reference has none scores 0); 1.0 when neither holds any.
+
+    Unlike :func:`dice`, which reports a region absent from the reference as not applicable, this
+    rewards a clean prediction on a healthy case, so validation on healthy cases still selects.
+    """
+    from monai.metrics import compute_dice
+
+    p, t, _ = _pair(pred, target, regions)
+    values = compute_dice(p, t, include_background=True, ignore_empty=False)[0].numpy()
+    present = (p[0].flatten(1).any(1) | t[0].flatten(1).any(1)).numpy()
+    return float(values[present].mean()) if present.any() else 1.0
 
 
 def _confusion(pred: np.ndarray, target: np.ndarray, regions: Regions | None, name: str) -> dict[str, float]:
@@ -122,7 +175,7 @@ def specificity(pred: np.ndarray, target: np.ndarray, regions: Regions | None = 
 
 
 def hd95(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None,
-         spacing: Sequence[float] | None = None) -> dict[str, float]:
+         spacing: Sequence[float] | None = None, missed: float = HD95_MISSED_MM) -> dict[str, float]:
     """95th-percentile symmetric Hausdorff distance per region, in millimetres when ``spacing`` is given.
 
     Args:
@@ -130,9 +183,11 @@ def hd95(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None,
         target: reference label map, same shape.
         regions: region name -> label values.
         spacing: voxel size per spatial axis (default 1 voxel).
+        missed: value for a region present in the reference but absent from the prediction.
 
     Returns:
-        region name -> HD95 (0.0 when both masks are empty, NaN when exactly one is).
+        region name -> HD95 (MONAI's value when both masks hold the region; ``missed`` when only the
+        reference does; NaN, not applicable, when the reference lacks it).
     """
     import warnings
 
@@ -142,10 +197,10 @@ def hd95(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None,
     result: dict[str, float] = {}
     for i, name in enumerate(names):
         p_empty, t_empty = not bool(p[0, i].any()), not bool(t[0, i].any())
-        if p_empty and t_empty:
-            result[name] = 0.0
-        elif p_empty or t_empty:
+        if t_empty:
             result[name] = float("nan")
+        elif p_empty:
+            result[name] = float(missed)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -181,12 +236,25 @@ def lesion_sensitivity(pred: np.ndarray, target: np.ndarray, regions: Regions | 
     return result
 
 
+def false_positive_ml(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None,
+                      spacing: Sequence[float] | None = None) -> dict[str, float]:
+    """Predicted volume outside the reference per region, in mL (voxels of ``spacing`` mm; 1 mm default).
+
+    Defined for every case, so it measures false alarms on healthy cases and in regions a case lacks.
+    """
+    p, t, names = _pair(pred, target, regions)
+    voxel_ml = float(np.prod([float(s) for s in spacing])) / 1000.0 if spacing is not None else 1e-3
+    false = (p[0].bool() & ~t[0].bool()).flatten(1).sum(1).numpy()
+    return {name: float(n) * voxel_ml for name, n in zip(names, false)}
+
+
 def segmentation_metrics(pred: np.ndarray, target: np.ndarray, regions: Regions | None = None,
                          spacing: Sequence[float] | None = None) -> dict[str, dict[str, float]]:
-    """Every segmentation metric of this module for one case.
+    """Every segmentation metric of this module for one case (conventions in the module docstring).
 
     Returns:
-        region name -> {"dice", "sensitivity", "specificity", "hd95", "lesion_sensitivity"}.
+        region name -> {"dice", "sensitivity", "specificity", "hd95", "lesion_sensitivity",
+        "false_positive_ml"}.
 
     Example:
         >>> import numpy as np
@@ -201,5 +269,6 @@ def segmentation_metrics(pred: np.ndarray, target: np.ndarray, regions: Regions 
         "specificity": specificity(pred, target, regions),
         "hd95": hd95(pred, target, regions, spacing),
         "lesion_sensitivity": lesion_sensitivity(pred, target, regions),
+        "false_positive_ml": false_positive_ml(pred, target, regions, spacing),
     }
     return {name: {metric: values[name] for metric, values in parts.items()} for name in regions}

@@ -161,13 +161,7 @@ def coverage(ctx: EvaluationContext) -> dict[str, Any]:
 @METRICS.register("memorisation")
 def memorisation(ctx: EvaluationContext) -> dict[str, Any]:
     """Nearest training case of each synthetic case, against real-to-training nearest-neighbour distances."""
-    from medgan.metrics.memorisation import (
-        feature_distances,
-        memorised_fraction,
-        ncc_matrix,
-        nearest,
-        write_closest_pairs_png,
-    )
+    from medgan.metrics.memorisation import feature_distances, memorised_fraction, ncc_matrix, nearest
 
     role = ctx.training_role
     options = ctx.options
@@ -190,7 +184,8 @@ def memorisation(ctx: EvaluationContext) -> dict[str, Any]:
     syn_ids, train_ids = ctx.sets["synthetic"].ids, ctx.sets[role].ids
     order = np.argsort(syn_nn.distance)[: options.closest_pairs]
     closest = [{"synthetic": syn_ids[i], "training": train_ids[syn_nn.index[i]], "ncc": float(1 - syn_nn.distance[i]),
-                "memorised": bool(flags[i])} for i in order]
+                "memorised": bool(flags[i]), "synthetic_index": int(i), "training_index": int(syn_nn.index[i])}
+               for i in order]
     result: dict[str, Any] = {
         "training_set": role,
         "percentile": options.memorisation_percentile,
@@ -203,14 +198,11 @@ def memorisation(ctx: EvaluationContext) -> dict[str, Any]:
         "closest_pairs": closest,
         "reference": ("leave-one-out nearest neighbours within the real set" if ctx.real_is_training
                       else "nearest training case of each real case"),
+        "yardstick": ("the real set is the training set: each real case's nearest other real case "
+                      "(leave-one-out)" if ctx.real_is_training else
+                      "held-out real cases: each real case's nearest training case"),
         "flags": [],
     }
-    if ctx.out is not None:
-        path = ctx.out / "closest_pairs.png"
-        write_closest_pairs_png(str(path), synthetic, training,
-                                [(int(i), int(syn_nn.index[i])) for i in order],
-                                [f"{c['synthetic']} ~ {c['training']}  NCC {c['ncc']:.3f}" for c in closest])
-        result["figure"] = path.name
     if fraction > options.memorisation_flag:
         result["flags"].append(f"possible memorisation: {fraction:.0%} of synthetic cases are closer (NCC) to a "
                                f"training case than percentile {options.memorisation_percentile:g} of real cases")

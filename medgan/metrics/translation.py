@@ -10,21 +10,25 @@ and SSIM inside the body mask, for the model and for two baselines that need no 
 CT is compared in Hounsfield units inside the CT window (values outside it are clipped, as the
 network output is); other targets in the network range [-1, 1].
 
+The translator is loaded by the caller (:func:`medgan.synthesis.translate.load_translator`) and the
+held-out cases chosen there too (:func:`medgan.training.run.held_out_cases`); this module computes.
+
 Example:
-    >>> rows = evaluate_run("runs/mr2ct", "sample_data/brats", cases=["BraTS-SIM-00015-000"])  # doctest: +SKIP
+    >>> translator = load_translator("runs/mr2ct")  # doctest: +SKIP
+    >>> data = load_dataset("sample_data/brats")  # doctest: +SKIP
+    >>> rows = evaluate_translator(translator, data, ["BraTS-SIM-00015-000"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from medgan.errors import ConfigError, DataError
-from medgan.synthesis.modality import CTWindow
+from medgan.errors import DataError
+from medgan.transforms.modality import CTWindow
 
 #: HU above which a CT voxel belongs to the body
 BODY_HU = -500.0
@@ -73,68 +77,33 @@ def linear_fit(source: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> n
     return a * source.astype(np.float64) + b
 
 
-def training_cases(config: Any, dataset_root: Path) -> set[str]:
-    """Case ids of ``dataset_root`` that the run trained on (empty when it trained on other data)."""
-    from medgan.families._translation.data import select_cases
-    from medgan.io.datasets import load_dataset
-
-    used: set[str] = set()
-    root = dataset_root.resolve()
-    for domain in (config.data.a, config.data.b):
-        if domain.path and Path(domain.path).resolve() == root:
-            used |= set(select_cases(load_dataset(root), config.data.cases, config.data.exclude_cases))
-    return used
+def _modality(dataset: Any, name: str) -> str:
+    if name not in dataset.modalities:
+        raise DataError(dataset.root, f"has no modality {name!r} (found {list(dataset.modalities)})")
+    return name
 
 
-def held_out_cases(config: Any, dataset: Any) -> list[str]:
-    """Default evaluation cases: every case of ``dataset`` the run did not train on."""
-    used = training_cases(config, dataset.root)
-    return [ref.id for ref in dataset.cases if ref.id not in used]
-
-
-def evaluate_run(run_dir: str | Path, data: str | Path, cases: Sequence[str] | None = None, direction: str = "a2b",
-                 device: str = "cpu", batch_size: int = 4, source: str | None = None, target: str | None = None,
-                 keep: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Translate each test case and compare it with its real target.
+def evaluate_translator(translator: Any, dataset: Any, cases: Sequence[str], source: str | None = None,
+                        target: str | None = None, keep: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Translate each case and compare it with its real target.
 
     Args:
-        run_dir: a cyclegan or pix2pix run.
-        data: a paired dataset holding both modalities.
-        cases: case ids (default: every case the run did not train on).
-        direction: ``a2b`` or ``b2a``.
-        source, target: modality names in ``data`` (default: the run's).
+        translator: a loaded translator (see :mod:`medgan.synthesis.translate`).
+        dataset: a paired dataset holding both modalities.
+        cases: the case ids to evaluate (held-out cases: the caller checks that).
+        source, target: modality names in ``dataset`` (default: the translator's).
         keep: if given, filled with the arrays of the first case for a figure
             (``source``, ``prediction``, ``reference``, ``id``).
 
     Returns:
         One row per case and method (``model``, ``identity``, ``linear``):
         ``{"case", "method", "mae", "psnr", "ssim", "unit"}``.
-
-    Raises:
-        ConfigError: a requested case was used to train the run (never evaluate on training cases).
     """
-    from medgan.families._translation.config import DomainConfig
-    from medgan.families._translation.data import domain_modality
-    from medgan.io.datasets import load_dataset
-    from medgan.synthesis.translate import Translator
-    from medgan.training.run import read_run_config
-
-    _, config = read_run_config(run_dir)
-    dataset = load_dataset(data)
-    chosen = list(cases) if cases is not None else held_out_cases(config, dataset)
-    leaked = sorted(set(chosen) & training_cases(config, dataset.root))
-    if leaked:
-        raise ConfigError(f"case {leaked[0]!r} was used to train {run_dir}; evaluate on held-out cases only "
-                          f"({len(leaked)} training case(s) requested)")
-    if not chosen:
-        raise ConfigError(f"{data}: no held-out case to evaluate (the run trained on every case); pass --cases")
-    translator = Translator.from_run(run_dir, direction, device)
-    translator.batch_size = batch_size
-    src = domain_modality(dataset, DomainConfig(modality=source or translator.source_modality))
-    dst = domain_modality(dataset, DomainConfig(modality=target or translator.target_modality))
+    src = _modality(dataset, source or translator.source_modality)
+    dst = _modality(dataset, target or translator.target_modality)
     ct = isinstance(translator.target, CTWindow)
     rows: list[dict[str, Any]] = []
-    for case_id in chosen:
+    for case_id in cases:
         case = dataset.load(case_id)
         names = list(case["meta"]["modalities"])
         mr, real = case["image"][names.index(src)], case["image"][names.index(dst)]
@@ -174,38 +143,3 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> Any:
     stats.columns = [f"{metric}_{what}" for metric, what in stats.columns]
     stats.insert(0, "cases", frame.groupby("method")["case"].nunique())
     return stats
-
-
-def save_figure(example: dict[str, Any], path: str | Path, window: tuple[float, float] | None = None) -> None:
-    """PNG of one axial slice (the one with the most body): source, prediction, real target.
-
-    Args:
-        example: what :func:`evaluate_run` keeps of its first case.
-        path: the PNG to write.
-        window: CT display range in HU (default: the reference's range).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from medgan.io.atomic import atomic_path
-
-    source, prediction, reference = example["source"], example["prediction"], example["reference"]
-    if reference.ndim == 3:
-        z = int(np.argmax(example["mask"].sum((0, 1))))  # the axial slice with the most body
-        source, prediction, reference = source[..., z], prediction[..., z], reference[..., z]
-    vmin, vmax = window if window else (float(reference.min()), float(reference.max()))
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.0), dpi=100)
-    panels = [(source, f"{example['source_modality']} (input)", None, None),
-              (prediction, f"synthetic {example['target_modality']}", vmin, vmax),
-              (reference, f"real {example['target_modality']}", vmin, vmax)]
-    for ax, (image, title, lo, hi) in zip(axes, panels):
-        ax.imshow(np.asarray(image).T[::-1], cmap="gray", vmin=lo, vmax=hi)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    fig.suptitle(f"{example['id']}, axial slice", fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

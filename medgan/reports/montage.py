@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from medgan.transforms.scaling import percentile_range
+
 #: colour of each label value (RGB in [0, 1]); values beyond the table cycle through it
 LABEL_COLOURS: dict[int, tuple[float, float, float]] = {
     1: (0.90, 0.10, 0.10),  # red
@@ -132,8 +134,8 @@ def write_montage(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | N
             values |= {int(v) for v in np.unique(labels_here) if v}
             for c in range(channels):
                 ax = axes[row, c]
-                lo, hi = np.percentile(reference[c][reference[c] != reference[c].min()] if np.any(
-                    reference[c] != reference[c].min()) else reference[c], [0.5, 99.5])
+                above = reference[c] != reference[c].min()
+                lo, hi = (float(v[0]) for v in percentile_range(reference[c:c + 1], above, above))
                 ax.imshow(_plane(image[c], index).T, origin="lower", cmap="gray", vmin=lo, vmax=max(hi, lo + 1e-6))
                 _overlay(ax, labels_here, alpha)
                 ax.set_xticks([])

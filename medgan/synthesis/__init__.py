@@ -1,11 +1,5 @@
-"""From a trained run folder (or real lesions) to new cases: lesion sampling and insertion into scans.
-
-Importing this package registers the ``copy-paste`` synthesis stage (no torch imported here).
-"""
-
-from medgan.registry import SYNTHESIS_STAGES
-
-if "copy-paste" not in SYNTHESIS_STAGES:
-    from medgan.synthesis.copypaste_stage import CopyPasteStage
-
-    SYNTHESIS_STAGES.register("copy-paste")(CopyPasteStage)
+"""From a trained run folder to new cases, for any family (found through the registry): whole-volume
+translation (:mod:`~medgan.synthesis.translate`) and on-the-fly lesion insertion as a MONAI transform
+(:mod:`~medgan.synthesis.transform`). A family's own sampling lives in its folder under
+``medgan/families/``; the array operations it shares (insertion, intensity scaling) in
+:mod:`medgan.transforms`, whole-image inference in :mod:`medgan.models.inference`."""

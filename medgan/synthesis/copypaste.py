@@ -37,8 +37,8 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import DataError
-from medgan.synthesis.insertion import candidate_locations, insert_lesion, lesion_to_spacing
-from medgan.synthesis.intensity import foreground_mask
+from medgan.transforms.insertion import candidate_locations, insert_lesion, lesion_to_spacing
+from medgan.transforms.scaling import foreground_mask
 from medgan.transforms.lesion_extent import case_spacing
 
 

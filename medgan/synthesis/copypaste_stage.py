@@ -20,8 +20,10 @@ from typing import Any
 
 from medgan.config import load_config
 from medgan.errors import ConfigError, DataError
+from medgan.registry import SYNTHESIS_STAGES
 
 
+@SYNTHESIS_STAGES.register("copy-paste")
 class CopyPasteStage:
     """Benchmark stage ``copy-paste``: real lesions, transformed and pasted into other training cases.
 
@@ -105,7 +107,6 @@ def copy_paste_into(train_data: str | Path, target_data: str | Path, out: str | 
     """
     import numpy as np
 
-    from medgan.families._cases import select_case_ids
     from medgan.io import DatasetWriter, load_dataset
     from medgan.synthesis.copypaste import CopyPasteOptions, collect_lesions, copy_paste_case
 
@@ -114,7 +115,12 @@ def copy_paste_into(train_data: str | Path, target_data: str | Path, out: str | 
     settings = load_config(options or {}, CopyPasteOptions, where="copy-paste options")
     train = load_dataset(train_data, modalities=list(modalities) if modalities else None)
     target = load_dataset(target_data, modalities=list(train.modalities))
-    train_ids = select_case_ids(train, list(cases) if cases else None, list(exclude_cases))
+    known_train = {ref.id for ref in train.cases}
+    for case_id in cases or []:
+        if case_id not in known_train:
+            raise DataError(train.root, f"no case named {case_id!r}")
+    train_ids = [c for c in (list(cases) if cases else [ref.id for ref in train.cases if ref.label is not None])
+                 if c not in set(exclude_cases)]
     banned = set(exclude_cases)
     known = {ref.id for ref in target.cases}
     for case_id in target_cases or []:

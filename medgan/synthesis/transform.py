@@ -1,4 +1,6 @@
-"""``RandLesionInsertiond``: a MONAI dictionary transform that inserts lesions from a trained run.
+"""``RandLesionInsertiond``: a MONAI dictionary transform that inserts lesions from a trained run of
+any family whose sampler inserts lesions (``sampler.insert(case, n, rng, classes, organ_labels,
+margin, border) -> (case, records)``, as the lesion GAN's does).
 
 Example:
     >>> from monai.transforms import Compose
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
 
-from medgan.synthesis.lesions import LesionGenerator, insert_synthetic_lesions
+from medgan.errors import ConfigError
 
 
 class RandLesionInsertiond(RandomizableTransform, MapTransform):
@@ -26,23 +28,32 @@ class RandLesionInsertiond(RandomizableTransform, MapTransform):
     draws one seed, recorded in ``meta["history"]`` when the sample has a ``meta`` dict.
 
     Args:
-        run: a lesion-GAN run folder, or a loaded :class:`LesionGenerator`.
+        run: a run folder, or a loaded lesion sampler (anything with ``insert``, e.g.
+            :class:`medgan.families.lesion_gan.sampling.LesionGenerator`).
         image_key, label_key: keys of the ``(C, ...)`` image and ``(1, ...)`` label map.
         prob: probability of inserting anything.
         n_lesions: inclusive range of the number of lesions.
         classes: lesion classes (label values) to draw from; default all of the run's.
         organ_labels: label values of the organ to insert into; default: intensity-based mask.
-        margin, border: see :func:`~medgan.synthesis.lesions.insert_synthetic_lesions`.
+        margin, border: see :func:`~medgan.transforms.insertion.insert_lesion` (distance to existing
+            lesions and width of the blended border, in voxels).
         device: where the generator runs.
     """
 
-    def __init__(self, run: str | Path | LesionGenerator, image_key: str = "image", label_key: str = "label",
+    def __init__(self, run: str | Path | Any, image_key: str = "image", label_key: str = "label",
                  prob: float = 0.5, n_lesions: tuple[int, int] = (1, 1), classes: Sequence[int] | None = None,
                  organ_labels: Sequence[int] | None = None, margin: int = 3, border: float = 2.0,
                  device: str = "cpu") -> None:
         MapTransform.__init__(self, [image_key, label_key], allow_missing_keys=True)
         RandomizableTransform.__init__(self, prob)
-        self.lesions = run if isinstance(run, LesionGenerator) else LesionGenerator.from_run(run, device)
+        if isinstance(run, (str, Path)):
+            from medgan.training.run import load_sampler
+
+            run = load_sampler(run, device)
+        if not callable(getattr(run, "insert", None)):
+            raise ConfigError(f"RandLesionInsertiond needs a run whose family inserts lesions; {type(run).__name__} "
+                              "has no insert()")
+        self.lesions = run
         self.image_key, self.label_key = image_key, label_key
         self.n_lesions, self.classes, self.organ_labels = n_lesions, classes, organ_labels
         self.margin, self.border = margin, border
@@ -65,8 +76,8 @@ class RandLesionInsertiond(RandomizableTransform, MapTransform):
         if self.label_key in out:
             label = out[self.label_key]
             case["label"] = np.asarray(label.detach().cpu().numpy() if hasattr(label, "detach") else label)
-        new, _ = insert_synthetic_lesions(case, self.lesions, self._count, np.random.default_rng(self._seed),
-                                          self.classes, self.organ_labels, self.margin, self.border)
+        new, _ = self.lesions.insert(case, self._count, np.random.default_rng(self._seed), self.classes,
+                                     self.organ_labels, self.margin, self.border)
         new["meta"]["history"][-1]["seed"] = self._seed
         if as_tensor:
             import torch

@@ -1,12 +1,16 @@
-"""Whole-volume translation with a trained CycleGAN or pix2pix run: a single image, a case, or a
-whole dataset written in its own layout with the labels unchanged.
+"""Whole-volume translation with a trained run of a family that translates (``cyclegan``,
+``pix2pix``, or any family whose :class:`~medgan.training.spec.FamilySpec` has a ``translator``):
+a single image, a case, or a whole dataset written in its own layout with the labels unchanged.
 
-2D models run slice by slice along the last (axial) axis, each slice padded to the generator's
-size multiple; 3D models run MONAI's ``sliding_window_inference`` with overlapping windows blended
-by a Gaussian weight, so volumes of any size come out whole and without seams.
+A translator (what ``FamilySpec.translator(run, direction)`` returns) has ``translate_array(volume)``
+(one channel in source units -> target units) and ``translate_network(x)`` (network range in and
+out), the intensity mappings ``source`` and ``target`` (:mod:`medgan.transforms.modality`), the names
+``source_modality`` and ``target_modality``, a ``description`` dict recorded in the outputs, and
+settable ``batch_size`` and ``overlap``. The whole-volume inference itself (slices in 2D, Gaussian
+-blended sliding windows in 3D) is :func:`medgan.models.inference.translate_tensor`.
 
 Example:
-    >>> translator = Translator.from_run("runs/mr2ct", direction="a2b")  # doctest: +SKIP
+    >>> translator = load_translator("runs/mr2ct", direction="a2b")  # doctest: +SKIP
     >>> hu = translator.translate_array(mr_volume)  # doctest: +SKIP
 """
 
@@ -15,159 +19,41 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from medgan.errors import ConfigError, DataError
-from medgan.synthesis.modality import Scale, make_scale
-
-Direction = Literal["a2b", "b2a"]
-#: relative overlap of neighbouring 3D windows
-DEFAULT_OVERLAP = 0.5
+from medgan.registry import GAN_FAMILIES
+from medgan.training.run import load_run
 
 
-def _pad_to_multiple(x: torch.Tensor, divisor: int, fill: float) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Pad the spatial axes of ``(N, C, *S)`` at their end to multiples of ``divisor``."""
-    sizes = x.shape[2:]
-    pads: list[int] = []
-    for size in reversed(sizes):
-        pads += [0, (-size) % divisor]
-    return F.pad(x, pads, value=fill), tuple(sizes)
+def translating_families() -> list[str]:
+    """Names of the registered families that translate."""
+    return [name for name in GAN_FAMILIES.names() if GAN_FAMILIES.get(name).translator is not None]
 
 
-@torch.no_grad()
-def translate_tensor(network: nn.Module, volume: torch.Tensor, spatial_dims: int, roi_size: int, divisor: int,
-                     overlap: float = DEFAULT_OVERLAP, batch_size: int = 4, fill: float = -1.0) -> torch.Tensor:
-    """Run ``network`` over a whole image in the network range.
+def load_translator(run_dir: str | Path, direction: str = "a2b", device: Any = "cpu") -> Any:
+    """The translator of the run at ``run_dir`` in ``direction`` (``a2b`` or ``b2a``).
 
-    Args:
-        network: the generator (already on its device, in eval mode).
-        volume: ``(C, X, Y[, Z])`` in [-1, 1], on the CPU or the network's device.
-        spatial_dims: 2 (slice-wise along the last axis of a 3D volume, or the 2D image itself) or 3
-            (sliding windows).
-        roi_size: 3D window edge (the training patch size).
-        divisor: the generator's size multiple (slices are padded to it).
-        overlap: relative overlap of 3D windows.
-        batch_size: slices or windows per forward pass.
-        fill: value of the padding (air: -1).
-
-    Returns:
-        ``(C_out, X, Y[, Z])`` float32 on the CPU.
+    Raises:
+        DataError: not a run of a translating family, or no checkpoint yet.
+        ConfigError: a direction the run does not learn (``b2a`` of a pix2pix run).
     """
-    device = next(network.parameters()).device
-    if spatial_dims == 3:
-        from monai.inferers import sliding_window_inference
+    from medgan.training.run import read_run_config
 
-        if volume.dim() != 4:
-            raise ValueError(f"a 3D model needs a (C, X, Y, Z) volume, found shape {tuple(volume.shape)}")
-        out = sliding_window_inference(volume[None].float(), roi_size=(roi_size,) * 3, sw_batch_size=batch_size,
-                                       predictor=network, overlap=overlap, mode="gaussian",
-                                       padding_mode="constant", cval=fill, sw_device=device, device="cpu")
-        return torch.as_tensor(out)[0].float()
-    if volume.dim() == 3:
-        slices = volume[None]
-    elif volume.dim() == 4:
-        slices = volume.permute(3, 0, 1, 2)
-    else:
-        raise ValueError(f"expected a (C, X, Y[, Z]) image, found shape {tuple(volume.shape)}")
-    outputs = []
-    for start in range(0, slices.shape[0], batch_size):
-        chunk, sizes = _pad_to_multiple(slices[start:start + batch_size].float().to(device), divisor, fill)
-        outputs.append(network(chunk)[:, :, :sizes[0], :sizes[1]].float().cpu())
-    result = torch.cat(outputs, 0)
-    return result[0] if volume.dim() == 3 else result.permute(1, 2, 3, 0)
+    family, _ = read_run_config(run_dir)
+    spec = GAN_FAMILIES.get(family)
+    if spec.translator is None:
+        raise DataError(run_dir, f"is a {family} run; translation needs a run of a family that translates "
+                                 f"({', '.join(translating_families())})")
+    if direction not in ("a2b", "b2a"):
+        raise ConfigError(f"direction must be a2b or b2a, found {direction!r}")
+    return spec.translator(load_run(run_dir, device), direction)
 
 
-@dataclass
-class Translator:
-    """A trained generator with its intensity mappings, ready to translate whole volumes.
-
-    Attributes:
-        network: the generator (eval mode).
-        spatial_dims: 2 or 3.
-        roi_size: training patch size (3D window edge).
-        divisor: size multiple the generator needs.
-        source, target: intensity mappings of the input and output modality.
-        source_modality, target_modality: their names.
-        description: family, run folder and direction (recorded in outputs).
-    """
-
-    network: nn.Module
-    spatial_dims: int
-    roi_size: int
-    divisor: int
-    source: Scale
-    target: Scale
-    source_modality: str
-    target_modality: str
-    description: dict[str, Any]
-    overlap: float = DEFAULT_OVERLAP
-    batch_size: int = 4
-
-    @classmethod
-    def from_run(cls, run_dir: str | Path, direction: Direction = "a2b", device: str | torch.device = "cpu"
-                 ) -> Translator:
-        """Load the newest checkpoint of a ``cyclegan`` or ``pix2pix`` run.
-
-        Raises:
-            DataError: not a translation run, or no checkpoint yet.
-            ConfigError: ``b2a`` asked of a pix2pix run (it only learns source -> target).
-        """
-        from medgan.training.checkpoint import list_checkpoints, load_networks
-        from medgan.training.run import CHECKPOINTS, read_run_config
-
-        run_dir = Path(run_dir)
-        family, config = read_run_config(run_dir)
-        if family not in ("cyclegan", "pix2pix"):
-            raise DataError(run_dir, f"is a {family} run, not a cyclegan or pix2pix run")
-        if direction not in ("a2b", "b2a"):
-            raise ConfigError(f"direction must be a2b or b2a, found {direction!r}")
-        checkpoints = list_checkpoints(run_dir / CHECKPOINTS)
-        if not checkpoints:
-            raise DataError(run_dir, "run has no checkpoint yet")
-        weights = load_networks(checkpoints[-1])
-        data = config.data
-        if family == "cyclegan":
-            from medgan.families.cyclegan.step import build_generators
-
-            g_ab, g_ba = build_generators(config)
-            network, name = (g_ab, "G_ab") if direction == "a2b" else (g_ba, "G_ba")
-            divisor = 4
-        else:
-            if direction != "a2b":
-                raise ConfigError("a pix2pix run translates only source -> target (a2b)")
-            from medgan.families.pix2pix.step import build_generator
-
-            network, name = build_generator(config), "G"
-            divisor = 2 ** config.model.depth
-        network.load_state_dict(weights[f"net/{name}"])
-        network.to(torch.device(device)).eval()
-        src, dst = (data.a, data.b) if direction == "a2b" else (data.b, data.a)
-        return cls(network, data.spatial_dims, int(data.patch_size), divisor,
-                   make_scale(src.intensity, src.modality or ""), make_scale(dst.intensity, dst.modality or ""),
-                   src.modality or "", dst.modality or "",
-                   {"family": family, "run": str(run_dir), "checkpoint": checkpoints[-1].name,
-                    "direction": direction})
-
-    def translate_network(self, volume: np.ndarray) -> np.ndarray:
-        """``(1, X, Y[, Z])`` network-range input -> ``(1, X, Y[, Z])`` network-range output."""
-        out = translate_tensor(self.network, torch.from_numpy(np.ascontiguousarray(volume, np.float32)),
-                               self.spatial_dims, self.roi_size, self.divisor, self.overlap, self.batch_size)
-        return out.numpy()
-
-    def translate_array(self, volume: np.ndarray) -> np.ndarray:
-        """One channel ``(X, Y[, Z])`` in source units -> target units (HU for CT), same shape."""
-        x = self.source.to_network(volume)[None]
-        return self.target.to_units(self.translate_network(x))[0]
-
-
-def translate_case(case: dict[str, Any], translator: Translator, modality: str | None = None,
+def translate_case(case: dict[str, Any], translator: Any, modality: str | None = None,
                    keep_channels: bool = False) -> dict[str, Any]:
     """A new case holding the translation of ``case``'s source channel.
 
@@ -229,7 +115,7 @@ def _output_description(dataset: Any, modalities: Sequence[str]) -> dict[str, An
     return description
 
 
-def translate_dataset(translator: Translator, dataset: Any, out: str | Path, modality: str | None = None,
+def translate_dataset(translator: Any, dataset: Any, out: str | Path, modality: str | None = None,
                       keep_channels: bool = False, progress: bool = True) -> Path:
     """Translate every case of ``dataset`` into a new dataset at ``out`` in the same layout.
 
@@ -255,3 +141,49 @@ def translate_dataset(translator: Translator, dataset: Any, out: str | Path, mod
         case = translate_case(dataset.load(ref), translator, modality, keep_channels)
         writer.write(case, ref.id, {"source_case": ref.id, **translator.description})
     return writer.finish()
+
+
+def translate_path(run_dir: str | Path, source: str | Path, out: str | Path, direction: str = "a2b",
+                   modality: str | None = None, keep_channels: bool = False, device: str = "auto",
+                   batch_size: int = 4, overlap: float = 0.5, progress: bool = True) -> str:
+    """Translate an image file (``out`` is then a file) or a dataset (``out`` a new dataset).
+
+    Returns:
+        One line saying what was written.
+
+    Raises:
+        ConfigError: bad ``overlap``/``batch_size``, a file input with a non-image ``out`` or
+            ``out`` equal to the input.
+        DataError: a multi-channel file input.
+    """
+    from medgan.io.datasets import load_dataset
+    from medgan.io.image import image_suffix, read_image, write_image
+
+    source, out = Path(source), Path(out)
+    if not 0.0 <= overlap < 1.0:
+        raise ConfigError(f"--overlap must lie in [0, 1), found {overlap}")
+    if batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    translator = load_translator(run_dir, direction, device)
+    translator.overlap, translator.batch_size = overlap, batch_size
+    what = f"{translator.source_modality} -> {translator.target_modality}"
+    if source.is_file():
+        if not image_suffix(out):
+            raise ConfigError(f"{out}: INPUT is a file, so OUT must be an image file name (.nii.gz, .mha, ...)")
+        if out.resolve() == source.resolve():
+            raise ConfigError(f"{out}: refusing to overwrite the input")
+        array, meta = read_image(source)
+        if array.shape[0] != 1:
+            raise DataError(source, f"has {array.shape[0]} channels; translate a single-channel image "
+                                    "(or give the dataset and --modality)")
+        result = translator.translate_array(array[0])[None]
+        write_image(out, result.astype(np.float32), {**meta, "dtype": translator.target.dtype,
+                                                    "scl_slope": None, "scl_inter": None})
+        return f"translated {source} ({what}) to {out}"
+    dataset = load_dataset(source)
+    manifest = translate_dataset(translator, dataset, out, modality, keep_channels, progress=progress)
+    return f"translated {len(dataset.cases)} case(s) of {source} ({what}) to {out}; manifest {manifest}"

@@ -6,8 +6,28 @@ A family's config dataclass holds a ``train: TrainConfig`` field (engine setting
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from medgan.errors import ConfigError
+
+#: largest accepted ``train.seed``: it fits a signed 64-bit integer (numpy, torch, safetensors)
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: Any, name: str = "train.seed") -> None:
+    """Refuse a seed that is not an integer in ``0 .. MAX_SEED`` instead of wrapping it.
+
+    Raises:
+        ConfigError: naming ``name`` and the accepted range.
+    """
+    try:
+        value = None if isinstance(seed, bool) else operator.index(seed)
+    except TypeError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to 2**63 - 1, found {seed!r}")
 
 
 @dataclass
@@ -53,11 +73,16 @@ class TrainConfig:
             gradient scaler) or bfloat16.
         ema_decay: decay of the exponential moving average of the family's EMA networks.
         ema_start: steps before which the average simply copies the weights.
-        log_every: steps between lines of ``stats.jsonl`` (and progress-bar updates).
+        log_every: steps between lines of ``stats.jsonl`` (and of the losses shown with the progress).
         checkpoint_every: steps between checkpoints (0: only at the end).
+        checkpoint_minutes: also write a checkpoint when this many minutes have passed since the
+            last one (0: never by time). A checkpoint is always written at the end, and when the run
+            is stopped by Ctrl-C or SIGTERM.
         keep_checkpoints: how many recent checkpoints to keep.
         sample_every: steps between PNG sample grids (0: only at the end); ``n_samples`` per grid.
-        progress: show a progress bar with the current losses.
+        progress: show progress with the current losses: a bar on a terminal, a plain line every
+            ``progress_seconds`` when stderr is a log file or a pipe.
+        progress_seconds: seconds between plain progress lines.
     """
 
     steps: int = 2000
@@ -70,16 +95,25 @@ class TrainConfig:
     ema_start: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
+    checkpoint_minutes: float = 10.0
     keep_checkpoints: int = 2
     sample_every: int = 500
     n_samples: int = 16
     progress: bool = True
+    progress_seconds: float = 30.0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # checked on every assignment, so a seed set after loading (``--seed``) is refused as early
+        if name == "seed":
+            check_seed(value)
+        super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
-        for name in ("checkpoint_every", "sample_every", "ema_start", "n_samples"):
+        for name in ("checkpoint_every", "sample_every", "ema_start", "n_samples", "checkpoint_minutes",
+                     "progress_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, found {getattr(self, name)}")
         if self.keep_checkpoints < 1:

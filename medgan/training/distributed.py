@@ -87,12 +87,25 @@ def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
 
 
 def gather_states(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every process's ``state`` (RNG states), in rank order; ``[state]`` in a single process."""
+    """Every process's ``state`` (RNG states on the CPU), in rank order; ``[state]`` in a single process."""
     if not active():
         return [state]
     gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, {k: v.cpu() for k, v in state.items()})
+    dist.all_gather_object(gathered, state)
     return gathered
+
+
+def any_rank(flags: tuple[bool, ...], device: torch.device) -> tuple[bool, ...]:
+    """Each flag or-ed over all processes (one small all-reduce), so every process decides alike.
+
+    Used for decisions a single process makes from its own clock or its own signals (a wall-clock
+    checkpoint, a stop request): every process must then save the same checkpoint.
+    """
+    if not active():
+        return flags
+    values = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in values.tolist())
 
 
 def barrier() -> None:

@@ -24,8 +24,8 @@ class Phase:
 
     Attributes:
         name: passed to :meth:`GANStep.loss` so the family knows what to compute.
-        optimizer: the optimiser group stepped after this phase's backward pass; only the networks
-            of that group get gradients during the phase.
+        optimizer: the optimiser stepped after this phase's backward pass; only the parameters it
+            trains get gradients during the phase.
         repeats: how many times the phase runs per step (``n_critic`` for a WGAN critic).
         every: run only on steps that are multiples of this (lazy regularisation).
         new_batch: draw a fresh batch for each run of the phase; ``False`` reuses the step's last
@@ -39,21 +39,56 @@ class Phase:
     new_batch: bool = True
 
 
-@dataclass
-class OptimizerSpec:
-    """An Adam optimiser over one or several named networks.
+@dataclass(frozen=True)
+class ParamGroup:
+    """Parameters of some modules trained together at a multiple of the optimiser's learning rate.
 
     Attributes:
-        networks: names of the networks (keys of ``GANStep.networks``) it updates.
+        modules: a network's name (``"G"``, every parameter of it) or a network's name followed by
+            a submodule path (``"G.body.3"``, as ``nn.Module.get_submodule`` reads it).
+        lr_scale: multiplies the optimiser's (scheduled) learning rate for these parameters
+            (ConSinGAN: 0.1 for the stage below the newest, 0.01 for the one below that...).
+    """
+
+    modules: tuple[str, ...]
+    lr_scale: float = 1.0
+
+
+@dataclass
+class OptimizerSpec:
+    """An Adam optimiser over one or several named networks, or over chosen parts of them.
+
+    Attributes:
+        networks: names of the networks (keys of ``GANStep.networks``) it belongs to.
         adam: learning rate, betas, eps, weight decay, and the config-driven schedule.
         schedule: optional callable ``step -> lr multiplier`` that overrides ``adam.schedule``; it may
             read the family's own state (a progressive GAN's resolution), which is checkpointed, so
             a resumed run gets the same learning rates.
+        groups: the parameter groups it trains, each with its learning-rate multiple; empty (the
+            default) means one group holding every parameter of ``networks`` at scale 1. Only the
+            parameters of the groups get gradients in the phases of this optimiser.
+        stage: a number the family changes to restart this optimiser with fresh Adam moments even
+            when its groups stay the same (a new stage of a staged GAN).
+
+    The engine builds the Adam optimiser again, with fresh moments, whenever the *layout* (the
+    ``stage`` and the modules of each group) changes; a family changes it by replacing entries of
+    ``GANStep.optimizers``, in ``end_step`` or ``load_state_dict``. Changing only ``lr_scale``
+    keeps the moments.
     """
 
     networks: tuple[str, ...]
     adam: AdamConfig = field(default_factory=AdamConfig)
     schedule: Callable[[int], float] | None = None
+    groups: tuple[ParamGroup, ...] = ()
+    stage: int = 0
+
+    def param_groups(self) -> tuple[ParamGroup, ...]:
+        """The groups, or one group over every network of the spec."""
+        return self.groups or (ParamGroup(tuple(self.networks)),)
+
+    def layout(self) -> dict[str, Any]:
+        """What the Adam optimiser is built from: ``{"stage": int, "groups": [[module, ...], ...]}``."""
+        return {"stage": int(self.stage), "groups": [list(g.modules) for g in self.param_groups()]}
 
 
 @dataclass
@@ -87,7 +122,8 @@ class GANStep:
     Attributes (set in ``__init__`` of the subclass):
         config: the family's resolved config dataclass (written to ``config.yaml``).
         networks: every trainable network by name (also the names in checkpoints).
-        optimizers: optimiser groups by name.
+        optimizers: optimisers by name; the family may replace entries when the trained set changes
+            (a new stage or level starts): the engine then builds that optimiser again.
         phases: the phases of one step, in order.
         ema_networks: names of networks whose exponential moving average the engine keeps; the
             averages replace them in :meth:`preview` and in synthesis.

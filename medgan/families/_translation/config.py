@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from medgan.errors import ConfigError
 from medgan.families._cases import add_case_selection, apply_case_selection
-from medgan.synthesis.modality import IntensityConfig
+from medgan.training.config import AdamConfig, ScheduleConfig, TrainConfig
+from medgan.training.spec import DataSource
+from medgan.transforms.modality import IntensityConfig
+
+#: ``decay_start`` value meaning "half the run" (the papers: 100 epochs constant, 100 decaying)
+HALF_THE_RUN = -1
+
+
+def paper_adam() -> AdamConfig:
+    """Adam 2e-4, betas (0.5, 0.999); constant for half the run, then linearly down to zero."""
+    return AdamConfig(lr=2e-4, betas=(0.5, 0.999),
+                      schedule=ScheduleConfig(kind="linear-decay", decay_start=HALF_THE_RUN, decay_end=0))
+
+
+def half_run_schedule(adam: AdamConfig, train: TrainConfig) -> Callable[[int], float] | None:
+    """The learning-rate multiplier of ``adam`` when its decay starts at half the run (``decay_start:
+    -1``), computed from ``train.steps`` at each call, so a run resumed with more steps decays over
+    its new length; ``None`` (the engine's own schedule) otherwise."""
+    schedule = adam.schedule
+    if schedule.kind != "linear-decay" or schedule.decay_start != HALF_THE_RUN:
+        return None
+
+    def factor(step: int) -> float:
+        total = train.steps
+        start, end = total // 2, schedule.decay_end or total
+        if step < start:
+            return 1.0
+        if end <= start:
+            return schedule.final_factor
+        return 1.0 + (schedule.final_factor - 1.0) * min(1.0, (step - start) / (end - start))
+
+    return factor
 
 
 @dataclass
@@ -99,3 +131,10 @@ def parse_domain(value: str, data: Path | None, which: str) -> DomainConfig:
         return DomainConfig(path=str(data), modality=value)
     raise ConfigError(f"--domain-{which} {value!r} is not a dataset folder; give a folder, FOLDER:MODALITY, "
                       "or a modality name together with --data DATASET")
+
+
+def translation_data_sources(config: Any) -> list[DataSource]:
+    """The datasets of both domains with the run's case selection (``FamilySpec.data_sources``)."""
+    data = config.data
+    paths = dict.fromkeys(d.path for d in (data.a, data.b) if d.path)
+    return [DataSource(path, data.cases, list(data.exclude_cases)) for path in paths]

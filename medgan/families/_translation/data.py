@@ -15,7 +15,7 @@ import numpy as np
 from medgan.errors import DataError
 from medgan.families._translation.config import DomainConfig
 from medgan.io.datasets import Dataset, load_dataset
-from medgan.synthesis.modality import Scale, fit_reference, make_scale
+from medgan.transforms.modality import Scale, fit_reference, make_scale
 
 #: network values above this count as body when crops are centred (air and MR background are -1)
 BODY_THRESHOLD = -0.9

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,21 +18,13 @@ from medgan.families._translation.config import (
     TranslationDataConfig,
     add_common_arguments,
     apply_common_arguments,
+    paper_adam,
     parse_domain,
+    translation_data_sources,
 )
-from medgan.registry import GAN_FAMILIES
-from medgan.training.config import AdamConfig, ScheduleConfig, TrainConfig
+from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.losses import LossConfig
-from medgan.training.spec import FamilySpec
-
-#: ``decay_start`` value meaning "half the run" (the paper: 100 epochs constant, 100 decaying)
-HALF_THE_RUN = -1
-
-
-def paper_adam() -> AdamConfig:
-    """Adam 2e-4, betas (0.5, 0.999); constant for half the run, then linearly down to zero."""
-    return AdamConfig(lr=2e-4, betas=(0.5, 0.999),
-                      schedule=ScheduleConfig(kind="linear-decay", decay_start=HALF_THE_RUN, decay_end=0))
+from medgan.training.spec import FamilySpec, register_family
 
 
 @dataclass
@@ -89,26 +80,6 @@ class CycleGANConfig:
             raise ValueError("pool_size must not be negative")
 
 
-def half_run_schedule(adam: AdamConfig, train: TrainConfig) -> Callable[[int], float] | None:
-    """The learning-rate multiplier of ``adam`` when its decay starts at half the run (``decay_start:
-    -1``), computed from ``train.steps`` at each call, so a run resumed with more steps decays over
-    its new length; ``None`` (the engine's own schedule) otherwise."""
-    schedule = adam.schedule
-    if schedule.kind != "linear-decay" or schedule.decay_start != HALF_THE_RUN:
-        return None
-
-    def factor(step: int) -> float:
-        total = train.steps
-        start, end = total // 2, schedule.decay_end or total
-        if step < start:
-            return 1.0
-        if end <= start:
-            return schedule.final_factor
-        return 1.0 + (schedule.final_factor - 1.0) * min(1.0, (step - start) / (end - start))
-
-    return factor
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-a", required=True, metavar="DATASET_OR_MODALITY",
                         help="domain A (e.g. MR): a dataset folder, FOLDER:MODALITY, or a modality of --data")
@@ -128,41 +99,60 @@ def apply_train_arguments(args: argparse.Namespace, config: CycleGANConfig) -> C
     return config
 
 
-def build(config: CycleGANConfig, rank: int, world_size: int) -> Any:
+def build(config: CycleGANConfig, rank: int, world_size: int, cases: list[dict[str, Any]] | None = None) -> Any:
+    """The step object: trained on the domains' datasets, or on the channels of in-memory ``cases``."""
     from medgan.families.cyclegan.step import CycleGANStep
 
+    if cases is not None:
+        from medgan.families._translation.translator import network_volumes
+
+        return CycleGANStep(config, rank, world_size, volumes=network_volumes(config.data, cases))
     if not config.data.a.path or not config.data.b.path:
         raise ConfigError("cyclegan: both domains need a dataset (--domain-a/--domain-b, data.a.path/data.b.path)")
     return CycleGANStep(config, rank, world_size)
 
 
-def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
-    from medgan.commands.translate import add_translate_options
+def networks(config: CycleGANConfig) -> dict[str, Any]:
+    """Both generators of a resolved config (what a run translates with)."""
+    from medgan.families.cyclegan.step import build_generators
 
-    parser.add_argument("--input", type=Path, required=True, help="image file or dataset to translate")
-    add_translate_options(parser)
-
-
-def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
-    from medgan.commands.translate import translate_path
-
-    return translate_path(run_dir, args.input, out, args)
+    g_ab, g_ba = build_generators(config)
+    return {"G_ab": g_ab, "G_ba": g_ba}
 
 
-if "cyclegan" not in GAN_FAMILIES:
-    GAN_FAMILIES.register("cyclegan")(FamilySpec(
-        name="cyclegan",
-        summary="unpaired translation between two domains (CycleGAN, e.g. MR -> CT), 2D or 3D",
-        config_type=CycleGANConfig,
-        add_train_arguments=add_train_arguments,
-        apply_train_arguments=apply_train_arguments,
-        build=build,
-        add_synthesize_arguments=add_synthesize_arguments,
-        synthesize=synthesize,
-    ))
+def translator(run: Any, direction: str = "a2b") -> Any:
+    """The run's translator in ``direction`` (``a2b`` or ``b2a``)."""
+    from medgan.families._translation.translator import make_translator
 
-from medgan.families.cyclegan.stage import CycleGANStage  # noqa: E402  (no torch at import)
-from medgan.registry import SYNTHESIS_STAGES  # noqa: E402
+    return make_translator(run, "G_ab" if direction == "a2b" else "G_ba", 4, direction)
 
-if "cyclegan" not in SYNTHESIS_STAGES:
-    SYNTHESIS_STAGES.register("cyclegan")(CycleGANStage)
+
+def sampler(run: Any) -> Any:
+    """The benchmark sampler: context cases with their B channel translated from their A channel."""
+    from medgan.families._translation.translator import TranslationSampler
+
+    return TranslationSampler(translator(run, "a2b"), run.family)
+
+
+#: the benchmark budget (Hammami et al. 2020 translate MR slices into CT): small networks, both
+#: domains on the per-volume percentile scale (the benchmark hands over normalised images)
+PRESET = {
+    "train": {"steps": 300, "batch_size": 1, "n_samples": 4},
+    "data": {"a": {"modality": "t1n", "intensity": {"kind": "generic"}},
+             "b": {"modality": "ct", "intensity": {"kind": "generic"}}, "spatial_dims": 2},
+    "model": {"g_channels": 16, "n_blocks": 4, "d_channels": 32},
+}
+
+register_family(FamilySpec(
+    name="cyclegan",
+    summary="unpaired translation between two domains (CycleGAN, e.g. MR -> CT), 2D or 3D",
+    config_type=CycleGANConfig,
+    build=build,
+    add_train_arguments=add_train_arguments,
+    apply_train_arguments=apply_train_arguments,
+    networks=networks,
+    sampler=sampler,
+    preset=PRESET,
+    translator=translator,
+    data_sources=translation_data_sources,
+))

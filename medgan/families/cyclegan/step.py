@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medgan.families._translation.config import half_run_schedule
 from medgan.families._translation.data import CropSampler, default_patch_size, load_domain, local_batch_size
 from medgan.families._translation.pool import ImagePool
-from medgan.families.cyclegan import CycleGANConfig, half_run_schedule
+from medgan.families.cyclegan import CycleGANConfig
 from medgan.models.translation import PatchDiscriminator, ResnetGenerator
 from medgan.training.losses import AdversarialLoss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
-from medgan.families._cases import add_case_selection, apply_case_selection
-from medgan.registry import GAN_FAMILIES, SYNTHESIS_STAGES
+from medgan.families._cases import add_case_selection, add_exclusion_override, apply_case_selection
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.losses import LossConfig
-from medgan.training.spec import FamilySpec
+from medgan.training.spec import FamilySpec, register_family
 
 
 @dataclass
@@ -90,12 +89,38 @@ class LesionModelConfig:
 
 
 @dataclass
+class LesionInsertConfig:
+    """How generated lesions go into scans (``medgan synthesize --into``, the benchmark stage,
+    ``RandLesionInsertiond``); command-line options override it.
+
+    Attributes:
+        lesions_per_case: lesions inserted into each new case.
+        classes: lesion classes (label values) to draw from (default: all of the run's).
+        organ_labels: label values of the organ to insert into (default: a body/brain mask from the
+            image intensities).
+        margin: voxels kept between a new and an existing lesion.
+        border: width of the blended border (voxels).
+    """
+
+    lesions_per_case: int = 1
+    classes: list[int] | None = None
+    organ_labels: list[int] | None = None
+    margin: int = 3
+    border: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.lesions_per_case < 1:
+            raise ValueError("lesions_per_case must be at least 1")
+
+
+@dataclass
 class LesionGANConfig:
     """Everything a lesion-GAN run is built from (written, resolved, to the run's ``config.yaml``)."""
 
     train: TrainConfig = field(default_factory=TrainConfig)
     data: LesionDataConfig = field(default_factory=LesionDataConfig)
     model: LesionModelConfig = field(default_factory=LesionModelConfig)
+    insert: LesionInsertConfig = field(default_factory=LesionInsertConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     n_critic: int = 1
     g_optimizer: AdamConfig = field(default_factory=AdamConfig)
@@ -126,12 +151,45 @@ def apply_train_arguments(args: argparse.Namespace, config: LesionGANConfig) -> 
     return config
 
 
-def build(config: LesionGANConfig, rank: int, world_size: int) -> Any:
+def build(config: LesionGANConfig, rank: int, world_size: int, cases: list[dict[str, Any]] | None = None) -> Any:
+    """The step object. With in-memory ``cases`` (the benchmark) it trains on exactly those cases, read
+    back by id from their dataset (their ``meta["source"]["root"]``)."""
     from medgan.families.lesion_gan.step import LesionGANStep
 
+    if cases is not None:
+        roots = {str(c.get("meta", {}).get("source", {}).get("root", "")) for c in cases}
+        if len(roots) != 1 or "" in roots:
+            raise ConfigError("lesion-gan: the training cases must come from one dataset folder")
+        data = config.data
+        data.path, data.cases = roots.pop(), [str(c["id"]) for c in cases]
+        data.modalities = list(cases[0]["meta"].get("modalities") or data.modalities or []) or None
+        data.spatial_dims = data.spatial_dims or int(cases[0]["image"].ndim) - 1
     if not config.data.path:
         raise ConfigError("lesion-gan: no dataset given (--data or data.path)")
     return LesionGANStep(config, rank, world_size, augment=patch_augmenter(config.data.augment))
+
+
+def networks(config: LesionGANConfig) -> dict[str, Any]:
+    """The generator of a resolved config."""
+    from medgan.families.lesion_gan.step import build_networks
+
+    return {"G": build_networks(config, len(config.data.modalities or [1]))[0]}
+
+
+def sampler(run: Any) -> Any:
+    """A loaded run as a sampler: its lesions inserted into given cases with the run's ``insert`` settings."""
+    from medgan.families.lesion_gan.sampling import LesionGenerator, LesionSampler
+
+    return LesionSampler(LesionGenerator.from_loaded(run), run.config.insert)
+
+
+#: the benchmark budget (every data fraction x seed trains one GAN): a small DCGAN, multi-label masks
+PRESET = {
+    "train": {"steps": 300, "batch_size": 16},
+    "data": {"mask": "labels"},
+    "model": {"latent_dim": 64, "g_channels": 32, "d_channels": 32},
+    "loss": {"kind": "bce"},
+}
 
 
 #: the ``spatial`` patch augmentation: geometric only, since patches are already intensity-scaled
@@ -146,13 +204,13 @@ def patch_augmenter(spec: str | None) -> Any:
     if not spec:
         return None
     from medgan.transforms.config import build_pipeline
+    from medgan.transforms.seeded import seeded
 
-    compose = build_pipeline(SPATIAL_PATCH_AUGMENT if spec == "spatial" else Path(spec),
-                             keys=("image", "label"), label_keys=("label",))
+    apply = seeded(build_pipeline(SPATIAL_PATCH_AUGMENT if spec == "spatial" else Path(spec),
+                                  keys=("image", "label"), label_keys=("label",)))
 
     def augment(sample: dict[str, Any], rng: Any) -> dict[str, Any]:
-        compose.set_random_state(seed=int(rng.integers(2**31 - 1)))
-        return compose(dict(sample))
+        return apply(sample, int(rng.integers(2**31 - 1)))
 
     return augment
 
@@ -160,43 +218,43 @@ def patch_augmenter(spec: str | None) -> Any:
 def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--into", type=Path, required=True, help="dataset whose cases receive the lesions")
     parser.add_argument("--n", type=int, required=True, help="number of new cases to write")
-    parser.add_argument("--lesions-per-case", type=int, default=1, help="lesions inserted into each new case")
+    parser.add_argument("--lesions-per-case", type=int,
+                        help="lesions inserted into each new case (default: the run's insert.lesions_per_case, 1)")
     parser.add_argument("--class", dest="lesion_class", type=int, action="append",
                         help="label value of the lesion class to insert (repeatable; default: as in training)")
     parser.add_argument("--organ-labels", type=lambda v: [int(x) for x in v.split(",")],
                         help="label values of the organ to insert into (default: a body/brain mask "
                              "from image intensity)")
-    parser.add_argument("--margin", type=int, default=3, help="voxels kept between a new and an existing lesion")
-    parser.add_argument("--border", type=float, default=2.0, help="width of the blended border (voxels)")
+    parser.add_argument("--margin", type=int, help="voxels kept between a new and an existing lesion (default 3)")
+    parser.add_argument("--border", type=float, help="width of the blended border in voxels (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="cpu", help="torch device for the generator")
-    add_case_selection(parser)
+    add_case_selection(parser, use="insert lesions into")
+    add_exclusion_override(parser)
 
 
 def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
-    from medgan.synthesis.lesions import synthesize_into
+    from medgan.families.lesion_gan.sampling import synthesize_into
 
     manifest = synthesize_into(run_dir, out, args.into, n=args.n, lesions_per_case=args.lesions_per_case,
                                classes=args.lesion_class, organ_labels=args.organ_labels, margin=args.margin,
                                border=args.border, seed=args.seed, cases=args.cases,
-                               exclude_cases=args.exclude_cases, device=args.device)
+                               exclude_cases=args.exclude_cases, allow_excluded=args.allow_excluded,
+                               device=args.device)
     print(f"wrote {args.n} case(s) to {out}; manifest {manifest}")
     return 0
 
 
-if "lesion-gan" not in GAN_FAMILIES:
-    GAN_FAMILIES.register("lesion-gan")(FamilySpec(
-        name="lesion-gan",
-        summary="lesion patches with their masks (2D/3D DCGAN), inserted into real scans",
-        config_type=LesionGANConfig,
-        add_train_arguments=add_train_arguments,
-        apply_train_arguments=apply_train_arguments,
-        build=build,
-        add_synthesize_arguments=add_synthesize_arguments,
-        synthesize=synthesize,
-    ))
-
-if "lesion-gan" not in SYNTHESIS_STAGES:
-    from medgan.families.lesion_gan.stage import LesionGANStage
-
-    SYNTHESIS_STAGES.register("lesion-gan")(LesionGANStage)
+register_family(FamilySpec(
+    name="lesion-gan",
+    summary="lesion patches with their masks (2D/3D DCGAN), inserted into real scans",
+    config_type=LesionGANConfig,
+    build=build,
+    add_train_arguments=add_train_arguments,
+    apply_train_arguments=apply_train_arguments,
+    networks=networks,
+    sampler=sampler,
+    preset=PRESET,
+    add_synthesize_arguments=add_synthesize_arguments,
+    synthesize=synthesize,
+))

@@ -2,7 +2,7 @@
 
 Each connected component of the lesion labels (label > 0) of each training case gives one patch
 centred on the component: the image scaled per case to [-1, 1] (see
-:mod:`medgan.synthesis.intensity`), the component's labels, and its class (the most frequent label
+:mod:`medgan.transforms.scaling`), the component's labels, and its class (the most frequent label
 value in it). Patches are cut ``jitter`` voxels larger than the model's size on each side so that
 training can crop them at random offsets. For a 2D model on 3D data, the axial slice where the
 component is largest is used.
@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from medgan.errors import DataError
 from medgan.io.datasets import Dataset
-from medgan.synthesis.intensity import foreground_mask, intensity_range, to_unit_range
+from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 
 
 @dataclass
@@ -86,7 +86,8 @@ def extract_lesion_patches(dataset: Dataset, case_ids: Sequence[str], spatial_di
         if image.ndim - 1 < spatial_dims:
             raise DataError(dataset.root, f"case {case_id} is {image.ndim - 1}D; a {spatial_dims}D model needs "
                                           f"{spatial_dims}D data")
-        lo, hi = intensity_range(image, foreground_mask(image))
+        body = foreground_mask(image)
+        lo, hi = percentile_range(image, body, body)
         unit = to_unit_range(image, lo, hi)
         components, n = ndimage.label(label > 0)
         for index in range(1, n + 1):

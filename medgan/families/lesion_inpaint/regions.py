@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import DataError
-from medgan.synthesis.intensity import foreground_mask, intensity_range, to_unit_range
+from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
 
 
@@ -81,7 +81,7 @@ def prepare_case(case: dict[str, Any], spacing: Sequence[float]) -> tuple[np.nda
         image = resample_to_spacing(image, own, spacing)
         label = resample_to_spacing(label, own, spacing, labels=True)
     foreground = foreground_mask(image)
-    lo, hi = intensity_range(image, foreground)
+    lo, hi = percentile_range(image, foreground, foreground)
     return to_unit_range(image, lo, hi), label[0].astype(np.int16), foreground
 
 

@@ -32,8 +32,8 @@ from medgan.families.lesion_inpaint import FAMILY, LesionInpaintConfig
 from medgan.families.lesion_inpaint.regions import bbox_crop, crop, grow
 from medgan.models.inpainting import InpaintingGenerator, composite, masked_context
 from medgan.models.spade import one_hot_labels
-from medgan.synthesis.insertion import candidate_locations
-from medgan.synthesis.intensity import foreground_mask, from_unit_range, intensity_range, to_unit_range
+from medgan.transforms.insertion import candidate_locations
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
 
 
@@ -216,7 +216,7 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
     organ = np.isin(label[0], list(organ_labels)) if organ_labels else foreground
     if inset_mm > 0:
         organ = ndimage.distance_transform_edt(organ, sampling=spacing) > inset_mm
-    lo, hi = intensity_range(image, foreground)
+    lo, hi = percentile_range(image, foreground, foreground)
     unit = to_unit_range(image, lo, hi)
     region_t = [max(1, int(round(r * w / t))) for r, w, t in zip(data.region_size or [], inpainter.spacing, spacing)]
     new_image = image.copy()

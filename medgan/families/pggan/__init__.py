@@ -4,7 +4,8 @@ possibly non-cubic) base up to the configured resolution.
 
 ``medgan train pggan --data DATASET --out RUN --resolution 64 [--channels t1n,t2f,label]`` trains it;
 ``medgan synthesize RUN OUT --n N [--interpolate]`` writes NIfTI volumes; :func:`sample_label_maps`
-feeds its label maps to SPADE; the ``pggan`` synthesis stage serves the benchmark. See ``docs/pggan.md``.
+feeds its label maps to SPADE; its sampler makes labelled cases for the benchmark's ``pggan`` stage.
+See ``docs/pggan.md``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 from medgan.errors import ConfigError
 from medgan.families._cases import add_case_selection, apply_case_selection
-from medgan.families.pggan.config import PGGANConfig, PGGANDataConfig, PGGANGrowthConfig, PGGANModelConfig
-from medgan.registry import GAN_FAMILIES, LABEL_MAP_SAMPLERS, SYNTHESIS_STAGES
-from medgan.training.spec import FamilySpec
+from medgan.families.pggan.config import LABEL, PGGANConfig, PGGANDataConfig, PGGANGrowthConfig, PGGANModelConfig
+from medgan.registry import LABEL_MAP_SAMPLERS
+from medgan.training.spec import FamilySpec, register_family
 
 __all__ = ["PGGANConfig", "PGGANDataConfig", "PGGANGrowthConfig", "PGGANModelConfig", "sample_label_maps"]
 
@@ -76,10 +77,16 @@ def apply_train_arguments(args: argparse.Namespace, config: PGGANConfig) -> PGGA
     return config
 
 
-def build(config: PGGANConfig, rank: int, world_size: int) -> Any:
-    """The step object of ``config`` (reads the data)."""
+def build(config: PGGANConfig, rank: int, world_size: int, cases: list[dict[str, Any]] | None = None) -> Any:
+    """The step object (reads the data); with in-memory ``cases`` (the benchmark) it learns all their
+    image channels plus the label map."""
     from medgan.families.pggan.step import PGGANStep
 
+    if cases is not None:
+        first = cases[0]
+        modalities = list(first["meta"].get("modalities") or [f"ch{i}" for i in range(first["image"].shape[0])])
+        config.data.channels = config.data.channels or modalities + [LABEL]
+        return PGGANStep(config, rank, world_size, cases=cases)
     if not config.data.path:
         raise ConfigError("pggan: no dataset given (--data or data.path)")
     step = PGGANStep(config, rank, world_size)
@@ -91,6 +98,28 @@ def build(config: PGGANConfig, rank: int, world_size: int) -> Any:
               f"base {'x'.join(map(str, m.base_shape))} -> {shape} in {m.levels} doublings; "
               f"{g.steps_to_final} steps until the last level is stabilised (train.steps = {config.train.steps})")
     return step
+
+
+def networks(config: PGGANConfig) -> dict[str, Any]:
+    """The generator of a resolved config."""
+    from medgan.families.pggan.step import build_networks
+
+    return {"G": build_networks(config)[0]}
+
+
+def sampler(run: Any) -> Any:
+    """A loaded run as a sampler: whole labelled cases on the grid of given context cases."""
+    from medgan.families.pggan.sampling import PGGANSampler
+
+    return PGGANSampler.from_loaded(run)
+
+
+#: the benchmark budget (one GAN per fraction x seed): 16 voxels on the longest side, a short growth
+PRESET = {
+    "train": {"steps": 300, "ema_decay": 0.99, "n_samples": 4},
+    "model": {"resolution": 16, "latent_dim": 128, "fmap_base": 512, "fmap_max": 64},
+    "growth": {"fade_images": 400, "stable_images": 400},
+}
 
 
 def _add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,22 +134,19 @@ def _synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
     return synthesize(run_dir, out, args)
 
 
-if "pggan" not in GAN_FAMILIES:
-    GAN_FAMILIES.register("pggan")(FamilySpec(
-        name="pggan",
-        summary="whole 2D/3D images and label maps from noise (progressive growing GAN)",
-        config_type=PGGANConfig,
-        add_train_arguments=add_train_arguments,
-        apply_train_arguments=apply_train_arguments,
-        build=build,
-        add_synthesize_arguments=_add_synthesize_arguments,
-        synthesize=_synthesize,
-    ))
-
-if "pggan" not in SYNTHESIS_STAGES:
-    from medgan.families.pggan.stage import PGGANStage
-
-    SYNTHESIS_STAGES.register("pggan")(PGGANStage)
+register_family(FamilySpec(
+    name="pggan",
+    summary="whole 2D/3D images and label maps from noise (progressive growing GAN)",
+    config_type=PGGANConfig,
+    build=build,
+    add_train_arguments=add_train_arguments,
+    apply_train_arguments=apply_train_arguments,
+    networks=networks,
+    sampler=sampler,
+    preset=PRESET,
+    add_synthesize_arguments=_add_synthesize_arguments,
+    synthesize=_synthesize,
+))
 
 
 class LabelMapSampler:
@@ -133,5 +159,4 @@ class LabelMapSampler:
         return sample_label_maps(self.run_dir, n, seed, device=self.device)
 
 
-if "pggan" not in LABEL_MAP_SAMPLERS:
-    LABEL_MAP_SAMPLERS.register("pggan")(LabelMapSampler)
+LABEL_MAP_SAMPLERS.register("pggan")(LabelMapSampler)

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from medgan.errors import ConfigError, DataError
-from medgan.families.pggan.volumes import resize_image, resize_label
-from medgan.synthesis.intensity import from_unit_range
+from medgan.families.pggan.volumes import resize_image, resize_label, volume_range
+from medgan.transforms.scaling import from_unit_range
 
 GRIDS = ("data", "model")
 
@@ -84,23 +84,41 @@ class PGGANSampler:
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> PGGANSampler:
         """Load the newest checkpoint of the pggan run at ``run_dir``."""
-        from medgan.families.pggan.step import build_networks
-        from medgan.training.checkpoint import list_checkpoints, load_networks, load_state
-        from medgan.training.run import CHECKPOINTS, read_run_config
+        from medgan.training.run import load_run
 
-        family, config = read_run_config(run_dir)
-        if family != "pggan":
-            raise DataError(run_dir, f"is a {family} run, not a pggan run")
-        checkpoints = list_checkpoints(Path(run_dir) / CHECKPOINTS)
-        if not checkpoints:
-            raise DataError(run_dir, "run has no checkpoint yet")
-        generator, _ = build_networks(config)
-        weights = load_networks(checkpoints[-1])
-        generator.load_state_dict(weights["ema/G" if use_ema and "ema/G" in weights else "net/G"])
-        _, state = load_state(checkpoints[-1])
-        family_state = state["family"]
-        return cls(config, generator, int(family_state["level"]), float(family_state["alpha"]), device,
-                   str(checkpoints[-1]))
+        return cls.from_loaded(load_run(run_dir, device, use_ema))
+
+    @classmethod
+    def from_loaded(cls, run: Any) -> PGGANSampler:
+        """The sampler of a loaded pggan :class:`~medgan.training.run.Run` (at the level and fade-in
+        its checkpoint reached)."""
+        if run.family != "pggan":
+            raise DataError(run.path, f"is a {run.family} run, not a pggan run")
+        generator = run.networks["G"]
+        return cls(run.config, generator, int(run.state["level"]), float(run.state["alpha"]),
+                   next(generator.parameters()).device, str(run.checkpoint))
+
+    def sample(self, n: int, seed: int, context: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``n`` labelled cases (the benchmark's sampler): case ``i`` takes the grid, affine and
+        intensity range of ``context[i % len(context)]``."""
+        if not context:
+            raise ConfigError("pggan sampler: needs context cases for their grid and affine")
+        outputs = self.generate(self.noise(n, seed))
+        cases = []
+        for index, output in enumerate(outputs):
+            ref = context[index % len(context)]
+            lo, hi = volume_range(ref["image"])
+            case = self.to_case(output, grid="data", reference=ref, intensity=(lo.tolist(), hi.tolist()))
+            meta = case["meta"]
+            meta["source_case"] = ref.get("id", "")
+            meta["history"][-1].update({"seed": seed, "index": index,
+                                        "note": "whole volume generated; geometry from the source case"})
+            meta["modalities"] = copy.deepcopy(ref["meta"].get("modalities", meta["modalities"]))
+            if "dtype" in ref["meta"]:
+                meta["dtype"] = "float32"
+            case["id"] = f"pggan-{seed}-{index:04d}"
+            cases.append(case)
+        return cases
 
     @property
     def image_channels(self) -> int:

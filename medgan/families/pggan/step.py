@@ -1,5 +1,10 @@
 """The progressive GAN's step object: phases ``D`` then ``G`` (same batch size), the growth state
 (images seen, hence level and fade-in weight) advanced after every step and checkpointed.
+
+The optimisers train exactly the blocks in use at the current level and fade-in state; when that set
+changes (a fade-in starts or ends) the engine builds them again with fresh Adam moments, which is
+where Karras et al. reset the moments (``reset_opt_for_new_lod``: whenever the floor or the ceiling
+of the level of detail changes).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from medgan.families.pggan.volumes import TrainingVolumes, build_volumes
 from medgan.models.pggan import PGDiscriminator, PGGenerator, level_shape
 from medgan.training.data import IndexSampler
 from medgan.training.losses import AdversarialLoss, discriminator_loss
-from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
+from medgan.training.step import GANStep, OptimizerSpec, ParamGroup, Phase, StepContext
 
 
 def resolve_model(config: PGGANConfig, data_shape: Sequence[int]) -> None:
@@ -183,20 +188,21 @@ class PGGANStep(GANStep):
                                   f"not divide among {world_size} processes")
         generator, critic = build_networks(config)
         self.networks: dict[str, nn.Module] = {"G": generator, "D": critic}
-        self.optimizers = {"G": OptimizerSpec(("G",), config.g_optimizer),
-                           "D": OptimizerSpec(("D",), config.d_optimizer)}
         # the generator phase reuses the step's batch: it needs only its size and the fade state
         self.phases = (Phase("D", "D"), Phase("G", "G", new_batch=False))
         self.ema_networks = ("G",)
         self.adversarial = AdversarialLoss(config.loss.kind)
         self.sampler = IndexSampler(len(self.volumes), config.train.seed, rank, world_size)
         self.images_seen = 0
-        self.level, self.alpha = self.schedule.position(0)
+        self._update_position()
 
     # --------------------------------------------------------------------------------- growth
 
     def _update_position(self) -> None:
         self.level, self.alpha = self.schedule.position(self.images_seen)
+        g, d = in_use(self.level, self.alpha)
+        self.optimizers = {"G": OptimizerSpec(("G",), self.config.g_optimizer, groups=(ParamGroup(g),)),
+                           "D": OptimizerSpec(("D",), self.config.d_optimizer, groups=(ParamGroup(d),))}
 
     def next_batch(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         global_batch = self.schedule.batch_size(self.level)
@@ -252,6 +258,22 @@ class PGGANStep(GANStep):
         if self.level != int(state["level"]) or abs(self.alpha - float(state["alpha"])) > 1e-12:
             raise ConfigError("pggan: the checkpoint's level/alpha do not match its images_seen under this "
                               "growth schedule; resume with the run's own config")
+
+
+def in_use(level: int, alpha: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The modules of generator and critic that ``level`` and fade-in weight ``alpha`` use.
+
+    Returns:
+        ``(generator modules, critic modules)`` as paths (``"G.blocks.0"``); during a fade-in the
+        previous level's output (input) layer is in use too.
+    """
+    g = ["G.dense", "G.base_conv", *(f"G.blocks.{k}" for k in range(level)), f"G.to_output.{level}"]
+    d = [f"D.from_input.{level}", *(f"D.blocks.{k}" for k in range(level)), "D.final_conv", "D.final_dense",
+         "D.score"]
+    if level > 0 and alpha < 1.0:
+        g.append(f"G.to_output.{level - 1}")
+        d.insert(1, f"D.from_input.{level - 1}")
+    return tuple(g), tuple(d)
 
 
 def to_display(out: torch.Tensor, image_channels: int) -> torch.Tensor:

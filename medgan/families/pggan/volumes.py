@@ -16,14 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from medgan.synthesis.intensity import to_unit_range
-
-#: percentiles of the whole volume mapped to -1 and 1 (background of MR is the low end)
-LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+from medgan.transforms.scaling import percentile_range, to_unit_range
 
 
 def volume_range(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel intensities at the 0.5th and 99.5th percentiles of the whole volume.
+    """Per-channel intensities at the 0.5th and 99.5th percentiles of the whole volume (MR background
+    is the low end).
 
     Args:
         image: ``(C, *S)``.
@@ -31,10 +29,7 @@ def volume_range(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(lo, hi)``, each ``(C,)`` float32, with ``hi > lo``.
     """
-    flat = np.asarray(image, np.float32).reshape(image.shape[0], -1)
-    lo = np.percentile(flat, LOW_PERCENTILE, axis=1).astype(np.float32)
-    hi = np.percentile(flat, HIGH_PERCENTILE, axis=1).astype(np.float32)
-    return lo, np.maximum(hi, lo + 1e-3).astype(np.float32)
+    return percentile_range(image)
 
 
 def resize_image(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:

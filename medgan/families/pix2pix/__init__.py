@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
-from medgan.families._translation.config import TranslationDataConfig, add_common_arguments, apply_common_arguments
-from medgan.families.cyclegan import add_synthesize_arguments, paper_adam, synthesize
-from medgan.registry import GAN_FAMILIES
+from medgan.families._translation.config import (
+    TranslationDataConfig,
+    add_common_arguments,
+    apply_common_arguments,
+    paper_adam,
+    translation_data_sources,
+)
 from medgan.training.config import AdamConfig, TrainConfig
 from medgan.training.losses import LossConfig
-from medgan.training.spec import FamilySpec
+from medgan.training.spec import FamilySpec, register_family
 
 
 @dataclass
@@ -78,9 +82,17 @@ def apply_train_arguments(args: argparse.Namespace, config: Pix2PixConfig) -> Pi
     return config
 
 
-def build(config: Pix2PixConfig, rank: int, world_size: int) -> Any:
+def build(config: Pix2PixConfig, rank: int, world_size: int, cases: list[dict[str, Any]] | None = None) -> Any:
+    """The step object: trained on the dataset's co-registered pairs, or on those of in-memory ``cases``."""
     from medgan.families.pix2pix.step import Pix2PixStep
 
+    if cases is not None:
+        import numpy as np
+
+        from medgan.families._translation.translator import network_volumes
+
+        sources, targets = network_volumes(config.data, cases)
+        return Pix2PixStep(config, rank, world_size, pairs=[np.concatenate(p) for p in zip(sources, targets)])
     if not config.data.a.path or not config.data.a.modality or not config.data.b.modality:
         raise ConfigError("pix2pix: give --data DATASET --source MODALITY --target MODALITY")
     if config.data.b.path != config.data.a.path:
@@ -88,14 +100,49 @@ def build(config: Pix2PixConfig, rank: int, world_size: int) -> Any:
     return Pix2PixStep(config, rank, world_size)
 
 
-if "pix2pix" not in GAN_FAMILIES:
-    GAN_FAMILIES.register("pix2pix")(FamilySpec(
-        name="pix2pix",
-        summary="paired translation of co-registered scans (pix2pix, e.g. MR -> CT), 2D or 3D",
-        config_type=Pix2PixConfig,
-        add_train_arguments=add_train_arguments,
-        apply_train_arguments=apply_train_arguments,
-        build=build,
-        add_synthesize_arguments=add_synthesize_arguments,
-        synthesize=synthesize,
-    ))
+def networks(config: Pix2PixConfig) -> dict[str, Any]:
+    """The U-Net generator of a resolved config."""
+    from medgan.families.pix2pix.step import build_generator
+
+    return {"G": build_generator(config)}
+
+
+def translator(run: Any, direction: str = "a2b") -> Any:
+    """The run's source -> target translator (pix2pix learns one direction only)."""
+    from medgan.families._translation.translator import make_translator
+
+    if direction != "a2b":
+        raise ConfigError("a pix2pix run translates only source -> target (a2b)")
+    return make_translator(run, "G", 2 ** int(run.config.model.depth), direction)
+
+
+def sampler(run: Any) -> Any:
+    """The benchmark sampler: context cases with their target channel translated from their source."""
+    from medgan.families._translation.translator import TranslationSampler
+
+    return TranslationSampler(translator(run), run.family)
+
+
+#: the benchmark budget: the cyclegan stage's, for co-registered pairs (small U-Net, 2D slices); a
+#: batch of 4 as in ``pipelines/translation/pix2pix-sample-cpu.yaml`` (batch norm at the U-Net's
+#: innermost 1x1 level needs more than one value per channel)
+PRESET = {
+    "train": {"steps": 300, "batch_size": 4, "n_samples": 4},
+    "data": {"a": {"modality": "t1n", "intensity": {"kind": "generic"}},
+             "b": {"modality": "ct", "intensity": {"kind": "generic"}}, "spatial_dims": 2},
+    "model": {"g_channels": 16, "d_channels": 32},
+}
+
+register_family(FamilySpec(
+    name="pix2pix",
+    summary="paired translation of co-registered scans (pix2pix, e.g. MR -> CT), 2D or 3D",
+    config_type=Pix2PixConfig,
+    build=build,
+    add_train_arguments=add_train_arguments,
+    apply_train_arguments=apply_train_arguments,
+    networks=networks,
+    sampler=sampler,
+    preset=PRESET,
+    translator=translator,
+    data_sources=translation_data_sources,
+))

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medgan.errors import DataError
+from medgan.families._translation.config import half_run_schedule
 from medgan.families._translation.data import (
     CropSampler,
     default_patch_size,
@@ -19,13 +20,12 @@ from medgan.families._translation.data import (
     local_batch_size,
     select_cases,
 )
-from medgan.families.cyclegan import half_run_schedule
 from medgan.families.pix2pix import Pix2PixConfig
 from medgan.io.datasets import load_dataset
 from medgan.models.translation import PatchDiscriminator, UNetGenerator
-from medgan.synthesis.modality import fit_reference, make_scale
 from medgan.training.losses import AdversarialLoss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
+from medgan.transforms.modality import fit_reference, make_scale
 
 PREVIEW_SEED = 1234
 

@@ -3,8 +3,10 @@ comes with an exact segmentation.
 
 ``medgan train spade --data DATASET --out RUN`` trains it on image + label cases;
 ``medgan synthesize RUN OUT --masks DIR_OR_DATASET [--per-mask K]`` turns label maps (as given, or
-transformed by a mask source) into new image + label cases. The benchmark's ``spade`` synthesis
-stage lives in :mod:`medgan.families.spade.stage`. See ``docs/spade.md``.
+transformed by a mask source) into new image + label cases; the benchmark's ``spade`` stage
+draws label maps from ``sample.mask_source`` (classic augmentation of real masks by default), and
+``pggan+spade`` (:mod:`medgan.families.spade.dual`) from a progressive GAN trained alongside. See
+``docs/spade.md``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medgan.errors import ConfigError
-from medgan.families._cases import add_case_selection, apply_case_selection
-from medgan.registry import GAN_FAMILIES
+from medgan.families._cases import add_case_selection, add_exclusion_override, apply_case_selection
 from medgan.training.config import AdamConfig, TrainConfig
-from medgan.training.spec import FamilySpec
+from medgan.training.spec import FamilySpec, register_family
 
 
 @dataclass
@@ -117,6 +118,24 @@ class SpadeLossConfig:
     kld: float = 0.05
 
 
+@dataclass
+class SpadeSampleConfig:
+    """Where the label maps of new cases come from.
+
+    Attributes:
+        mask_source: ``{source: NAME, ...settings}`` of :mod:`medgan.families.spade.masks`
+            (``real``, ``augment``, ``lesion-move``, ``pggan``); ``medgan synthesize --mask-source``
+            overrides it.
+    """
+
+    mask_source: dict[str, Any] = field(default_factory=lambda: {"source": "real"})
+
+    def __post_init__(self) -> None:
+        from medgan.families.spade.masks import build_mask_source
+
+        build_mask_source(dict(self.mask_source))  # unknown sources and settings fail here, before training
+
+
 def _default_train() -> TrainConfig:
     return TrainConfig(steps=20000, batch_size=4, amp_dtype="bfloat16", sample_every=1000,
                        checkpoint_every=1000, n_samples=4)
@@ -138,6 +157,7 @@ class SpadeConfig:
     g_optimizer: AdamConfig = field(default_factory=lambda: AdamConfig(lr=1e-4, betas=(0.0, 0.9)))
     d_optimizer: AdamConfig = field(default_factory=lambda: AdamConfig(lr=4e-4, betas=(0.0, 0.9)))
     ema: bool = False
+    sample: SpadeSampleConfig = field(default_factory=SpadeSampleConfig)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,48 +174,79 @@ def apply_train_arguments(args: argparse.Namespace, config: SpadeConfig) -> Spad
     return config
 
 
-def build(config: SpadeConfig, rank: int, world_size: int) -> Any:
+def build(config: SpadeConfig, rank: int, world_size: int, cases: list[dict[str, Any]] | None = None) -> Any:
+    """The step object: trained on the dataset of ``data.path``, or on the labelled in-memory ``cases``."""
+    from medgan.errors import DataError
     from medgan.families.spade.step import SpadeStep
 
+    if cases is not None:
+        labelled = [c for c in cases if c.get("label") is not None]
+        if not labelled:
+            raise DataError("spade", "no labelled training case")
+        return SpadeStep(config, rank, world_size, cases=labelled)
     if not config.data.path:
         raise ConfigError("spade: no dataset given (--data or data.path)")
     return SpadeStep(config, rank, world_size)
+
+
+def networks(config: SpadeConfig) -> dict[str, Any]:
+    """The generator of a resolved config."""
+    from medgan.families.spade.step import build_networks
+
+    return {"G": build_networks(config)["G"]}
+
+
+def sampler(run: Any) -> Any:
+    """A loaded run as a sampler: images for label maps drawn from ``sample.mask_source``."""
+    from medgan.families.spade.synthesis import SpadeSynthesizer
+
+    return SpadeSynthesizer.from_loaded(run)
+
+
+#: the benchmark budget: few steps, batch 1, label maps from classic augmentation of real masks
+PRESET = {
+    "train": {"steps": 300, "batch_size": 1, "n_samples": 0},
+    "sample": {"mask_source": {"source": "augment"}},
+}
 
 
 def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks", type=Path, required=True,
                         help="label maps: a dataset (any layout) or a folder of label files")
     parser.add_argument("--per-mask", type=int, default=1, help="images generated per label map (default 1)")
-    parser.add_argument("--mask-source", default="real",
-                        help="where the label maps come from: 'real' (as given, the default), 'augment', "
-                             "'lesion-move', or a YAML file {source: NAME, ...options}")
+    parser.add_argument("--mask-source",
+                        help="where the label maps come from: 'real' (as given), 'augment', 'lesion-move', or a "
+                             "YAML file {source: NAME, ...options} (default: the run's sample.mask_source, real)")
     parser.add_argument("--n", type=int, help="label maps drawn from the mask source (default: one per input mask)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="cpu", help="torch device for the generator")
+    add_exclusion_override(parser)
 
 
 def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
     from medgan.families.spade.masks import mask_source_options
     from medgan.families.spade.synthesis import synthesize_from_masks
 
-    manifest, n = synthesize_from_masks(run_dir, out, args.masks, per_mask=args.per_mask,
-                                        mask_source=mask_source_options(args.mask_source), n=args.n,
-                                        seed=args.seed, device=args.device)
+    source = mask_source_options(args.mask_source) if args.mask_source else None
+    manifest, n = synthesize_from_masks(run_dir, out, args.masks, per_mask=args.per_mask, mask_source=source,
+                                        n=args.n, seed=args.seed, device=args.device,
+                                        allow_excluded=args.allow_excluded)
     print(f"wrote {n} case(s) to {out}; manifest {manifest}")
     return 0
 
 
-if "spade" not in GAN_FAMILIES:
-    GAN_FAMILIES.register("spade")(FamilySpec(
-        name="spade",
-        summary="label map -> multi-channel scan (SPADE, 2D/3D); synthetic image + label pairs",
-        config_type=SpadeConfig,
-        add_train_arguments=add_train_arguments,
-        apply_train_arguments=apply_train_arguments,
-        build=build,
-        add_synthesize_arguments=add_synthesize_arguments,
-        synthesize=synthesize,
-    ))
+register_family(FamilySpec(
+    name="spade",
+    summary="label map -> multi-channel scan (SPADE, 2D/3D); synthetic image + label pairs",
+    config_type=SpadeConfig,
+    build=build,
+    add_train_arguments=add_train_arguments,
+    apply_train_arguments=apply_train_arguments,
+    networks=networks,
+    sampler=sampler,
+    preset=PRESET,
+    add_synthesize_arguments=add_synthesize_arguments,
+    synthesize=synthesize,
+))
 
 from medgan.families.spade import dual as _dual  # noqa: E402,F401  (registers the pggan+spade stage)
-from medgan.families.spade import stage as _stage  # noqa: E402,F401  (registers the benchmark stage)

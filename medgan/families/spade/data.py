@@ -15,36 +15,13 @@ import numpy as np
 
 from medgan.errors import DataError
 from medgan.families.spade import SpadeConfig
-from medgan.synthesis.intensity import foreground_mask
-
-LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 
 
 def intensity_scale(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel ``(low, high)`` of ``(C, ...)`` ``image``: background level and foreground top."""
-    data = np.asarray(image, np.float32)
-    flat = data.reshape(data.shape[0], -1)
-    low = np.percentile(flat, LOW_PERCENTILE, axis=1)
-    mask = foreground_mask(data)
-    top = data[:, mask] if mask.any() else flat
-    high = np.percentile(top, HIGH_PERCENTILE, axis=1)
-    return low.astype(np.float32), np.maximum(high, low + 1e-3).astype(np.float32)
-
-
-def _column(values: Sequence[float], ndim: int) -> np.ndarray:
-    return np.asarray(values, np.float32).reshape((-1,) + (1,) * (ndim - 1))
-
-
-def normalise(image: np.ndarray, low: Sequence[float], high: Sequence[float]) -> np.ndarray:
-    """``(C, ...)`` intensities -> [-1, 1] (``low -> -1``, ``high -> 1``, clipped)."""
-    lo, hi = _column(low, image.ndim), _column(high, image.ndim)
-    return np.clip(2.0 * (np.asarray(image, np.float32) - lo) / (hi - lo) - 1.0, -1.0, 1.0)
-
-
-def denormalise(values: np.ndarray, low: Sequence[float], high: Sequence[float]) -> np.ndarray:
-    """Inverse of :func:`normalise` for ``(C, ...)`` values in [-1, 1]."""
-    lo, hi = _column(low, values.ndim), _column(high, values.ndim)
-    return (np.asarray(values, np.float32) + 1.0) / 2.0 * (hi - lo) + lo
+    """Per-channel ``(low, high)`` of ``(C, ...)`` ``image``: background level (whole image) and
+    foreground top (inside the body mask)."""
+    return percentile_range(image, high_mask=foreground_mask(np.asarray(image, np.float32)))
 
 
 def padded_shape(shape: Sequence[int], multiple: int) -> list[int]:
@@ -155,7 +132,7 @@ class TrainingPairs:
                                                         f"grid {tuple(self.data.spatial_shape or ())}; resample first")
         low, high = intensity_scale(image)
         padded = self.data.padded_shape or list(image.shape[1:])
-        result = (pad_to(label, padded, 0), pad_to(normalise(image, low, high), padded, -1.0))
+        result = (pad_to(label, padded, 0), pad_to(to_unit_range(image, low, high), padded, -1.0))
         if len(self.cache) < self.cache_size:
             self.cache[index] = result
         return result

@@ -158,6 +158,7 @@ def medgan_mask_transform(options: AugmentOptions, spatial_dims: int) -> MaskTra
         and returns the new label with the applied parameters in ``history``.
     """
     from medgan.transforms.config import build_pipeline
+    from medgan.transforms.seeded import seeded
 
     entries: list[dict[str, Any]] = [{"name": "affine", "rotate": options.rotate_degrees,
                                       "scale": [1.0 - options.scale, 1.0 + options.scale],
@@ -167,14 +168,13 @@ def medgan_mask_transform(options: AugmentOptions, spatial_dims: int) -> MaskTra
                         "control_points": options.elastic_control_points})
     if options.flip_axes:
         entries.append({"name": "flip", "axes": list(options.flip_axes), "prob": 0.5})
-    pipeline = build_pipeline({"transforms": entries, "label_mode": "nearest"}, keys=("label",),
-                              label_keys=("label",), spatial_dims=spatial_dims)
+    apply = seeded(build_pipeline({"transforms": entries, "label_mode": "nearest"}, keys=("label",),
+                                  label_keys=("label",), spatial_dims=spatial_dims))
 
     def transform(sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         label = np.asarray(sample["label"])
         seed = int(rng.integers(2**31 - 1))
-        pipeline.set_random_state(seed=seed)
-        out = pipeline({"label": label, "meta": {"spacing": sample.get("meta", {}).get("spacing"), "history": []}})
+        out = apply({"label": label, "meta": {"spacing": sample.get("meta", {}).get("spacing"), "history": []}}, seed)
         history = [{"name": "medgan_mask_augment", "seed": seed}] + list(out["meta"]["history"])
         return {"label": np.asarray(out["label"]).astype(label.dtype), "history": history}
 
@@ -310,7 +310,7 @@ class MovedLesionMasks:
 
     def organ(self, case: dict[str, Any]) -> np.ndarray:
         """Where lesions may go in ``case``: its organ labels (plus its lesions), or its head mask."""
-        from medgan.synthesis.intensity import foreground_mask
+        from medgan.transforms.scaling import foreground_mask
 
         label = np.asarray(case["label"][0])
         if self.options.organ_labels:

@@ -18,7 +18,8 @@ import torch
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.spade import SpadeConfig
-from medgan.families.spade.data import check_labels, crop_from, denormalise, pad_to
+from medgan.families.spade.data import check_labels, crop_from, pad_to
+from medgan.transforms.scaling import from_unit_range
 
 
 class SpadeSynthesizer:
@@ -34,25 +35,40 @@ class SpadeSynthesizer:
         self.config = config
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
+        self._mask_source: Any = None
+
+    def sample(self, n: int, seed: int, context: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``n`` new cases from label maps drawn by the run's ``sample.mask_source`` with the context
+        cases as their starting point (the benchmark's sampler; see :func:`sample_cases`).
+
+        Each case has the trained channels, the drawn label map, the ``meta`` (affine...) of its
+        context case, and ``meta["source_case"]``.
+        """
+        from medgan.families.spade.masks import build_mask_source
+
+        channels = len(self.modalities)
+        for case in context:
+            if case.get("image") is not None and case["image"].shape[0] != channels:
+                raise DataError(case.get("id", "case"), f"has {case['image'].shape[0]} channels; SPADE was "
+                                                        f"trained on {channels}")
+        if self._mask_source is None:
+            self._mask_source = build_mask_source(dict(self.config.sample.mask_source))
+        return sample_cases(self, self._mask_source.masks(n, seed, list(context)), seed)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu", use_ema: bool = True
                  ) -> SpadeSynthesizer:
         """Load the newest checkpoint of the SPADE run at ``run_dir`` (the EMA generator if kept)."""
-        from medgan.families.spade.step import build_networks
-        from medgan.training.checkpoint import list_checkpoints, load_networks
-        from medgan.training.run import CHECKPOINTS, read_run_config
+        from medgan.training.run import load_run
 
-        family, config = read_run_config(run_dir)
-        if family != "spade":
-            raise DataError(run_dir, f"is a {family} run, not a spade run")
-        checkpoints = list_checkpoints(Path(run_dir) / CHECKPOINTS)
-        if not checkpoints:
-            raise DataError(run_dir, "run has no checkpoint yet")
-        generator = build_networks(config)["G"]
-        weights = load_networks(checkpoints[-1])
-        generator.load_state_dict(weights["ema/G" if use_ema and "ema/G" in weights else "net/G"])
-        return cls(config, generator, device)
+        return cls.from_loaded(load_run(run_dir, device, use_ema))
+
+    @classmethod
+    def from_loaded(cls, run: Any) -> SpadeSynthesizer:
+        """The synthesizer of a loaded SPADE :class:`~medgan.training.run.Run`."""
+        if run.family != "spade":
+            raise DataError(run.path, f"is a {run.family} run, not a spade run")
+        return cls(run.config, run.networks["G"], next(run.networks["G"].parameters()).device)
 
     @property
     def modalities(self) -> list[str]:
@@ -90,7 +106,7 @@ class SpadeSynthesizer:
         z = torch.randn(k, z_dim, generator=generator).to(self.device) if z_dim > 0 else None
         images = self.generator(onehot, z).float().cpu().numpy()
         images = crop_from(images, data.spatial_shape or images.shape[2:])
-        return np.stack([denormalise(im, data.intensity_low or [0.0], data.intensity_high or [1.0])
+        return np.stack([from_unit_range(im, data.intensity_low or [0.0], data.intensity_high or [1.0])
                          for im in images])
 
     def make_case(self, label: np.ndarray, meta: dict[str, Any], image: np.ndarray, case_id: str,
@@ -153,18 +169,21 @@ def load_masks(path: str | Path) -> tuple[Any, list[dict[str, Any]]]:
 
 def synthesize_from_masks(run_dir: str | Path, out: str | Path, masks: str | Path, per_mask: int = 1,
                           mask_source: dict[str, Any] | None = None, n: int | None = None, seed: int = 0,
-                          device: str = "cpu") -> tuple[Path, int]:
+                          device: str = "cpu", allow_excluded: bool = False) -> tuple[Path, int]:
     """Write ``per_mask`` generated images for every label map as a dataset in ``masks``' layout.
 
-    Label maps are the input masks as given (mask source ``real``, the default) or ``n`` maps drawn
-    from ``mask_source`` with the input cases as context. Case ``<mask>_spade<j>_<k>`` holds image
-    ``k`` (seed ``(seed, j, k)``) for label map ``j``; its label map is written unchanged with the
-    mask's affine. Finished cases are skipped on a re-run; ``manifest.csv`` records source case,
-    mask index, image index, seed and run.
+    Label maps are drawn from ``mask_source`` (default: the run's ``sample.mask_source``; ``real``:
+    the input masks as given) with the input cases as context, ``n`` of them (default: one per
+    input mask). When ``masks`` is the run's training dataset, the cases the run excluded from
+    training (its test cases) are left out (``allow_excluded`` keeps them, with a warning). Case
+    ``<mask>_spade<j>_<k>`` holds image ``k`` (seed ``(seed, j, k)``) for label map ``j``; its label
+    map is written unchanged with the mask's affine. Finished cases are skipped on a re-run;
+    ``manifest.csv`` records source case, mask index, image index, seed and run.
 
     Returns:
         ``(manifest path, number of cases written or already present)``.
     """
+    from medgan.families._cases import without_excluded
     from medgan.families.spade.masks import build_mask_source
     from medgan.io import DatasetWriter
 
@@ -174,8 +193,13 @@ def synthesize_from_masks(run_dir: str | Path, out: str | Path, masks: str | Pat
         raise ConfigError("--n must be at least 1")
     synth = SpadeSynthesizer.from_run(run_dir, device)
     dataset, cases = load_masks(masks)
+    kept = set(without_excluded(run_dir, dataset.root, [c["id"] for c in cases], given=False, allow=allow_excluded,
+                                what="mask"))
+    cases = [c for c in cases if c["id"] in kept]
+    if not cases:
+        raise DataError(dataset.root, "no label map left after leaving out the run's excluded cases")
     writer = DatasetWriter(dataset, out)
-    options = dict(mask_source or {"source": "real"})
+    options = dict(mask_source or synth.config.sample.mask_source)
     source_name = options.get("source", "real")
     drawn = build_mask_source(options).masks(n or len(cases), seed, cases)
     count = 0

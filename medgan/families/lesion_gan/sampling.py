@@ -1,4 +1,6 @@
-"""Synthetic lesions from a trained lesion-GAN run, inserted into the cases of a dataset.
+"""Synthetic lesions from a trained lesion-GAN run, inserted into the cases of a dataset (``medgan
+synthesize --into``), into given cases (the benchmark's sampler) or on the fly
+(:class:`medgan.synthesis.transform.RandLesionInsertiond`).
 
 Example:
     >>> lesions = LesionGenerator.from_run("runs/lesions")  # doctest: +SKIP
@@ -19,9 +21,9 @@ from scipy import ndimage
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_gan.codec import MaskCodec
-from medgan.synthesis.insertion import choose_location, insert_lesion, lesion_to_spacing
-from medgan.synthesis.intensity import foreground_mask, from_unit_range, intensity_range
+from medgan.transforms.insertion import choose_location, insert_lesion, lesion_to_spacing
 from medgan.transforms.lesion_extent import case_spacing
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range
 
 
 @dataclass
@@ -54,25 +56,22 @@ class LesionGenerator:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> LesionGenerator:
-        """Load the newest checkpoint of the lesion-GAN run at ``run_dir``."""
-        from medgan.families.lesion_gan.step import build_networks
-        from medgan.training.checkpoint import list_checkpoints, load_networks
-        from medgan.training.run import CHECKPOINTS, CONFIG, read_run_config
+        """Load the newest checkpoint of the lesion-GAN run at ``run_dir`` (the EMA generator)."""
+        from medgan.training.run import load_run
 
-        family, config = read_run_config(run_dir)
-        if family != "lesion-gan":
-            raise DataError(run_dir, f"is a {family} run, not a lesion-gan run")
-        if config.data.mask == "labels" and not config.data.label_values:
-            raise DataError(Path(run_dir) / CONFIG, "the run records no label encoding (data.label_values); it was "
-                                                    "trained by a medgan version whose label decoding was wrong: "
-                                                    "retrain it")
-        checkpoints = list_checkpoints(Path(run_dir) / CHECKPOINTS)
-        if not checkpoints:
-            raise DataError(run_dir, "run has no checkpoint yet")
-        generator, _ = build_networks(config, len(config.data.modalities or [1]))
-        weights = load_networks(checkpoints[-1])
-        generator.load_state_dict(weights["ema/G" if use_ema and "ema/G" in weights else "net/G"])
-        return cls(config, generator, device)
+        return cls.from_loaded(load_run(run_dir, device, use_ema))
+
+    @classmethod
+    def from_loaded(cls, run: Any) -> LesionGenerator:
+        """The generator of a loaded lesion-GAN :class:`~medgan.training.run.Run`."""
+        from medgan.training.run import CONFIG
+
+        if run.family != "lesion-gan":
+            raise DataError(run.path, f"is a {run.family} run, not a lesion-gan run")
+        if run.config.data.mask == "labels" and not run.config.data.label_values:
+            raise DataError(run.path / CONFIG, "the run records no label encoding (data.label_values); it was "
+                                               "trained by a medgan version whose label decoding was wrong: retrain it")
+        return cls(run.config, run.networks["G"], next(run.networks["G"].parameters()).device)
 
     @property
     def spatial_dims(self) -> int:
@@ -101,6 +100,12 @@ class LesionGenerator:
             sizes = np.bincount(components.ravel())[1:]
             label = np.where(components == 1 + int(np.argmax(sizes)), label, 0).astype(np.int16)
         return LesionSample(image, label, lesion_class)
+
+    def insert(self, case: dict[str, Any], n: int, rng: np.random.Generator, classes: Sequence[int] | None = None,
+               organ_labels: Sequence[int] | None = None, margin: int = 3, border: float = 2.0
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """:func:`insert_synthetic_lesions` with this generator."""
+        return insert_synthetic_lesions(case, self, n, rng, classes, organ_labels, margin, border)
 
 
 def at_spacing(sample: LesionSample, spacing: Sequence[float] | None, target: Sequence[float] | None
@@ -156,7 +161,8 @@ def insert_synthetic_lesions(case: dict[str, Any], lesions: LesionGenerator, n: 
                                                 f"{lesions.config.data.modalities}")
     label = np.asarray(case["label"]) if "label" in case else np.zeros((1,) + image.shape[1:], np.uint8)
     organ = organ_mask(case, organ_labels)
-    lo, hi = intensity_range(image, foreground_mask(image))
+    body = foreground_mask(image)
+    lo, hi = percentile_range(image, body, body)
     # without a recorded spacing the case is taken to share the training data's
     spacing = case_spacing(case) if (case.get("meta") or {}).get("spacing") is not None else None
     torch_rng = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -188,32 +194,90 @@ def insert_synthetic_lesions(case: dict[str, Any], lesions: LesionGenerator, n: 
     return new_case, records
 
 
-def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: int, lesions_per_case: int = 1,
-                    classes: Sequence[int] | None = None, organ_labels: Sequence[int] | None = None, margin: int = 3,
-                    border: float = 2.0, seed: int = 0, cases: Sequence[str] | None = None,
-                    exclude_cases: Sequence[str] = (), device: str = "cpu") -> Path:
+class LesionSampler:
+    """A lesion-GAN run as a :class:`~medgan.training.spec.Sampler`: lesions inserted into given cases.
+
+    Args:
+        lesions: the trained generator.
+        settings: the run's ``insert`` settings (:class:`~medgan.families.lesion_gan.LesionInsertConfig`).
+    """
+
+    def __init__(self, lesions: LesionGenerator, settings: Any) -> None:
+        self.lesions, self.settings = lesions, settings
+
+    def insert(self, case: dict[str, Any], n: int, rng: np.random.Generator, classes: Sequence[int] | None = None,
+               organ_labels: Sequence[int] | None = None, margin: int | None = None, border: float | None = None
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """:func:`insert_synthetic_lesions`, unset settings taken from the run's ``insert`` config."""
+        s = self.settings
+        return insert_synthetic_lesions(case, self.lesions, n, rng, classes or s.classes,
+                                        organ_labels or s.organ_labels, s.margin if margin is None else margin,
+                                        s.border if border is None else border)
+
+    def sample(self, n: int, seed: int, context: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``n`` new cases: ``lesions_per_case`` lesions inserted into the context cases, healthy cases
+        first, in turn (Bowles et al. 2018); a case too full of lesions is skipped."""
+        rng = np.random.default_rng(seed)
+        healthy = [c for c in context if not np.any(c["label"])]
+        others = [c for c in context if np.any(c["label"])]
+        order = [healthy[i] for i in rng.permutation(len(healthy))] + [others[i] for i in rng.permutation(len(others))]
+        if not order:
+            raise ConfigError("lesion-gan sampler: no context cases to insert lesions into")
+        out: list[dict[str, Any]] = []
+        failures: list[str] = []
+        index = 0
+        while len(out) < n:
+            if len(failures) > 2 * n + len(order):
+                raise DataError(failures[-1].split(":")[0], f"lesion-gan: could place only {len(out)} of {n} "
+                                                           f"lesions; last problem: {failures[-1]}")
+            case = order[index % len(order)]
+            index += 1
+            try:
+                new_case, _ = self.insert(case, self.settings.lesions_per_case, rng)
+            except DataError as error:  # a case too full of lesions: try the next one
+                failures.append(str(error))
+                continue
+            new_case["meta"]["source_case"] = case["id"]
+            out.append(new_case)
+        return out
+
+
+def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: int,
+                    lesions_per_case: int | None = None, classes: Sequence[int] | None = None,
+                    organ_labels: Sequence[int] | None = None, margin: int | None = None, border: float | None = None,
+                    seed: int = 0, cases: Sequence[str] | None = None, exclude_cases: Sequence[str] = (),
+                    allow_excluded: bool = False, device: str = "cpu") -> Path:
     """Write ``n`` new cases to ``out``, each a case of ``data`` with synthetic lesions inserted.
 
     Source cases are taken in turn from ``cases`` (default: all cases of ``data``) minus
-    ``exclude_cases``; new case ``i`` is ``<source>_synles<i>`` with seed ``(seed, i)``. The output is
-    written in ``data``'s layout with the source affines, and ``manifest.csv`` records source case,
-    seed, centres and classes. Finished cases are skipped when re-run (resumable).
+    ``exclude_cases`` and, when ``data`` is the run's training dataset, minus the cases the run
+    excluded from training (its test cases; ``allow_excluded`` keeps them, with a warning). New
+    case ``i`` is ``<source>_synles<i>`` with seed ``(seed, i)``. Unset insertion settings come
+    from the run's ``insert`` config. The output is written in ``data``'s layout with the source
+    affines, and ``manifest.csv`` records source case, seed, centres and classes. Finished cases are
+    skipped when re-run (resumable).
 
     Returns:
         The manifest path.
     """
+    from medgan.families._cases import without_excluded
     from medgan.io import DatasetWriter, load_dataset
+    from medgan.training.run import load_run
 
     if n < 1:
         raise ConfigError("--n must be at least 1")
-    lesions = LesionGenerator.from_run(run_dir, device)
-    dataset = load_dataset(data, modalities=lesions.config.data.modalities)
+    run = load_run(run_dir, device)
+    sampler = LesionSampler(LesionGenerator.from_loaded(run), run.config.insert)
+    s = run.config.insert
+    lesions_per_case = s.lesions_per_case if lesions_per_case is None else lesions_per_case
+    dataset = load_dataset(data, modalities=run.config.data.modalities)
     known = {ref.id for ref in dataset.cases}
     for case_id in list(cases or []) + list(exclude_cases):
         if case_id not in known:
             raise DataError(dataset.root, f"no case named {case_id!r}")
     banned = set(exclude_cases)
     sources = [c for c in (cases or [ref.id for ref in dataset.cases]) if c not in banned]
+    sources = without_excluded(run_dir, dataset.root, sources, given=bool(cases), allow=allow_excluded)
     if not sources:
         raise DataError(dataset.root, "no source case left after exclusions")
     writer = DatasetWriter(dataset, out)
@@ -224,8 +288,7 @@ def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: i
             continue
         case = dataset.load(source)
         rng = np.random.default_rng([seed, i])
-        new_case, records = insert_synthetic_lesions(case, lesions, lesions_per_case, rng, classes, organ_labels,
-                                                     margin, border)
+        new_case, records = sampler.insert(case, lesions_per_case, rng, classes, organ_labels, margin, border)
         writer.write(new_case, new_id, {"source_case": source, "seed": seed, "index": i, "run": str(run_dir),
                                         "centres": ";".join(" ".join(map(str, r["centre"])) for r in records),
                                         "lesion_classes": ";".join(str(r["lesion_class"]) for r in records),

@@ -1,5 +1,6 @@
 """Put a lesion patch into a scan: choose a plausible place, blend the intensities at the border, and
-write its labels into the label map.
+write its labels into the label map. Array operations only (no run, no file): any family that makes
+lesions (a lesion GAN, an inpainting or harmonisation model) inserts them with these.
 
 Both functions are deterministic given their inputs (the place is drawn from the ``rng`` given).
 """

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from medgan.transforms.scaling import percentile_range, to_unit_range
+
 #: modality names treated as CT (case-insensitive) when a mapping is chosen automatically
 CT_NAMES = ("ct", "cect", "ncct", "sct", "synthct", "ct_hu")
 
@@ -110,14 +112,13 @@ class PercentileScale:
 
     @staticmethod
     def range_of(volume: np.ndarray) -> tuple[float, float]:
-        data = np.asarray(volume, dtype=np.float32)
-        lo, hi = np.percentile(data, [0.5, 99.5])
-        return float(lo), float(max(hi, lo + 1e-6))
+        """The volume's 0.5th and 99.5th percentiles."""
+        lo, hi = percentile_range(np.asarray(volume, dtype=np.float32)[None], min_width=1e-6)
+        return float(lo[0]), float(hi[0])
 
     def to_network(self, volume: np.ndarray) -> np.ndarray:
         lo, hi = self.range_of(volume)
-        data = np.clip(np.asarray(volume, dtype=np.float32), lo, hi)
-        return (2.0 * (data - lo) / (hi - lo) - 1.0).astype(np.float32)
+        return to_unit_range(np.asarray(volume, dtype=np.float32)[None], [lo], [hi])[0]
 
     def to_units(self, network: np.ndarray) -> np.ndarray:
         x = np.clip(np.asarray(network, dtype=np.float64), -1.0, 1.0)
