@@ -34,17 +34,14 @@ METHODS = ("copy-paste", "lesion-inpaint", "lesion-gan")
 
 def build_stage(method: str, args: argparse.Namespace) -> Any:
     """The synthesis stage of ``method`` with this script's budget."""
-    import medgan.synthesis  # noqa: F401  (registers copy-paste)
-    from medgan.families import discover
     from medgan.registry import SYNTHESIS_STAGES
 
-    discover()
     if method == "lesion-inpaint":
-        from medgan.families.lesion_inpaint.stage import LesionInpaintStage
-
-        return LesionInpaintStage({"steps": args.inpaint_steps, "batch_size": args.batch_size}, 3, args.device)
+        return SYNTHESIS_STAGES.get("lesion-inpaint")(
+            {"train": {"steps": args.inpaint_steps, "batch_size": args.batch_size}}, 3, args.device)
     if method == "lesion-gan":
-        return SYNTHESIS_STAGES.get("lesion-gan")({"steps": args.gan_steps, "mask": "labels"}, 3, args.device)
+        return SYNTHESIS_STAGES.get("lesion-gan")({"train": {"steps": args.gan_steps}, "data": {"mask": "labels"}},
+                                                  3, args.device)
     return SYNTHESIS_STAGES.get(method)({}, 3, args.device)
 
 

@@ -12,11 +12,11 @@ import yaml
 from medgan.errors import DataError
 from medgan.families.lesion_inpaint import FAMILY, LesionInpaintConfig
 from medgan.families.lesion_inpaint.sampler import LesionInpainter, inpaint_lesions, load_inpaint_run, resize
-from medgan.families.lesion_inpaint.stage import LesionInpaintStage
 from medgan.families.lesion_inpaint.step import LesionInpaintStep
 from medgan.families.lesion_inpaint.synthesize import inpaint_into
 from medgan.io import load_dataset
 from medgan.models.inpainting import InpaintingDiscriminator, InpaintingGenerator, composite, masked_context
+from medgan.registry import SYNTHESIS_STAGES
 from medgan.training.loop import Trainer
 from medgan.transforms.lesion_extent import resample_to_spacing
 from tests.conftest import save_nifti, tree_digest
@@ -179,8 +179,10 @@ def test_inpaint_into_anisotropic_cases_writes_lesions_of_the_same_size_in_mm(tr
 def test_stage_trains_then_fills_healthy_cases_first(tmp_path):
     data = make_lesion_dataset(tmp_path / "data", spatial_dims=3, n=2, size=32, healthy=2)
     cases = [c for c in load_dataset(data)]
-    stage = LesionInpaintStage({"steps": 2, "batch_size": 2, "model": {"g_channels": 4, "d_channels": 4},
-                                "inset_mm": 3.0}, 3, "cpu")
+    stage = SYNTHESIS_STAGES.get("lesion-inpaint")({"train": {"steps": 2, "batch_size": 2},
+                                                    "model": {"g_channels": 4, "d_channels": 4},
+                                                    "insert": {"inset_mm": 3.0}}, 3, "cpu")
+    assert stage.config.train.steps == 2 and stage.config.masks.rotate == 20.0  # preset + overrides
     stage.fit(cases, tmp_path / "run", seed=0)
     out = stage.sample(3, seed=0, context=cases)
     assert {c["meta"]["source_case"] for c in out[:2]} == {"case02", "case03"}

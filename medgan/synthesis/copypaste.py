@@ -38,8 +38,8 @@ from scipy import ndimage
 
 from medgan.errors import DataError
 from medgan.transforms.insertion import candidate_locations, insert_lesion, lesion_to_spacing
-from medgan.transforms.scaling import foreground_mask
 from medgan.transforms.lesion_extent import case_spacing
+from medgan.transforms.scaling import foreground_mask
 
 
 @dataclass

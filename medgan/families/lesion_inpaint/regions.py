@@ -18,8 +18,8 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import DataError
-from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
+from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 
 
 @dataclass

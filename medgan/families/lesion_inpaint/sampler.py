@@ -33,8 +33,8 @@ from medgan.families.lesion_inpaint.regions import bbox_crop, crop, grow
 from medgan.models.inpainting import InpaintingGenerator, composite, masked_context
 from medgan.models.spade import one_hot_labels
 from medgan.transforms.insertion import candidate_locations
-from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 
 
 def resize(array: np.ndarray, shape: Sequence[int], labels: bool = False) -> np.ndarray:
@@ -56,18 +56,13 @@ def load_inpaint_run(run_dir: str | Path) -> tuple[LesionInpaintConfig, Path]:
     Raises:
         DataError: not a run folder, a run of another family, or no checkpoint yet.
     """
-    from medgan.config import load_config, read_yaml
     from medgan.training.checkpoint import list_checkpoints
-    from medgan.training.run import CHECKPOINTS, CONFIG
+    from medgan.training.run import CHECKPOINTS, CONFIG, read_run_config
 
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file():
-        raise DataError(run_dir, f"not a training run folder (no {CONFIG})")
-    data = read_yaml(run_dir / CONFIG)
-    family = data.pop("family", None)
+    family, config = read_run_config(run_dir)
     if family != FAMILY:
         raise DataError(run_dir / CONFIG, f"is a {family} run, not a {FAMILY} run")
-    config = load_config(data, LesionInpaintConfig, where=str(run_dir / CONFIG))
     checkpoints = list_checkpoints(run_dir / CHECKPOINTS)
     if not checkpoints:
         raise DataError(run_dir, "run has no checkpoint yet")
@@ -104,17 +99,23 @@ class LesionInpainter:
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu", use_ema: bool = True
                  ) -> LesionInpainter:
-        """Load the newest checkpoint of the run at ``run_dir``."""
-        from medgan.families.lesion_inpaint.step import build_networks
-        from medgan.training.checkpoint import load_networks, load_state
+        """Load the newest checkpoint of the run at ``run_dir`` (the EMA generator)."""
+        from medgan.training.run import load_run
 
-        config, checkpoint = load_inpaint_run(run_dir)
-        generator, _ = build_networks(config)
-        weights = load_networks(checkpoint)
-        generator.load_state_dict(weights["ema/G" if use_ema and "ema/G" in weights else "net/G"])
-        _, state = load_state(checkpoint)
-        maps = [t.numpy() for t in state["family"]["label_maps"]]
-        return cls(config, generator, maps, device)
+        load_inpaint_run(run_dir)  # another family's run: one line naming its config
+        return cls.from_loaded(load_run(run_dir, device, use_ema))
+
+    @classmethod
+    def from_loaded(cls, run: Any) -> LesionInpainter:
+        """The inpainter of a loaded :class:`~medgan.training.run.Run` (label maps from its checkpoint state)."""
+        from medgan.training.run import CONFIG
+
+        if run.family != FAMILY:
+            raise DataError(run.path / CONFIG, f"is a {run.family} run, not a {FAMILY} run")
+        maps = [np.asarray(t.cpu().numpy() if hasattr(t, "cpu") else t) for t in run.state.get("label_maps") or []]
+        if not maps:
+            raise DataError(run.checkpoint, "holds no training label map")
+        return cls(run.config, run.networks["G"], maps, next(run.networks["G"].parameters()).device)
 
     @property
     def spatial_dims(self) -> int:
@@ -215,7 +216,9 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
     foreground = foreground_mask(image)
     organ = np.isin(label[0], list(organ_labels)) if organ_labels else foreground
     if inset_mm > 0:
-        organ = ndimage.distance_transform_edt(organ, sampling=spacing) > inset_mm
+        # the volume's edge counts as the organ's edge (an all-foreground image has one too)
+        inner = tuple(slice(1, -1) for _ in organ.shape)
+        organ = ndimage.distance_transform_edt(np.pad(organ, 1), sampling=spacing)[inner] > inset_mm
     lo, hi = percentile_range(image, foreground, foreground)
     unit = to_unit_range(image, lo, hi)
     region_t = [max(1, int(round(r * w / t))) for r, w, t in zip(data.region_size or [], inpainter.spacing, spacing)]
@@ -290,3 +293,97 @@ def check_config(config: LesionInpaintConfig) -> None:
     """Refuse a config that cannot sample (unresolved data fields)."""
     if not config.data.region_size or not config.data.spacing or not config.data.label_values:
         raise ConfigError("lesion-inpaint: the run's config is not resolved (region_size, spacing, label_values)")
+
+
+def mask_source_maps(path: str | Path, inpainter: LesionInpainter) -> list[np.ndarray]:
+    """The lesions of a labelled dataset as label maps at the run's spacing (bounding-box crops).
+
+    Raises:
+        DataError: no labelled lesion in it, or a label file with a value the model never saw
+            (named with the file).
+    """
+    from medgan.io import load_dataset
+
+    dataset = load_dataset(path)
+    maps: list[np.ndarray] = []
+    for ref in dataset.cases:
+        if ref.label is None:
+            continue
+        case = dataset.load(ref)
+        label = np.asarray(case["label"])[0]
+        if label.ndim != inpainter.spatial_dims:
+            raise DataError(ref.label, f"is {label.ndim}D but the inpainting model is {inpainter.spatial_dims}D")
+        inpainter.check_label_map(label, str(ref.label))
+        components, count = ndimage.label(label > 0)
+        for k in range(1, count + 1):
+            part = np.where(components == k, label, 0)
+            if int((part > 0).sum()) < inpainter.config.data.min_voxels:
+                continue
+            moved = resample_to_spacing(bbox_crop(part)[None], case_spacing(case), inpainter.spacing,
+                                        labels="linear")[0]
+            if moved.any():
+                maps.append(bbox_crop(moved))
+    if not maps:
+        raise DataError(dataset.root, "mask source holds no labelled lesion")
+    return maps
+
+
+class InpaintSampler:
+    """A lesion-inpaint run as a :class:`~medgan.training.spec.Sampler`: lesions inpainted into given cases.
+
+    Args:
+        inpainter: the trained model.
+        settings: the run's ``insert`` settings (:class:`~medgan.families.lesion_inpaint.InpaintInsertConfig`).
+        label_maps: maps to inpaint in turn instead of deformed training maps (default: those of
+            ``settings.mask_source``, if set).
+    """
+
+    def __init__(self, inpainter: LesionInpainter, settings: Any, label_maps: Sequence[np.ndarray] | None = None
+                 ) -> None:
+        self.inpainter, self.settings = inpainter, settings
+        if label_maps is None and settings.mask_source:
+            label_maps = mask_source_maps(settings.mask_source, inpainter)
+        self.label_maps = list(label_maps) if label_maps else None
+
+    def insert(self, case: dict[str, Any], n: int, rng: np.random.Generator, classes: Sequence[int] | None = None,
+               organ_labels: Sequence[int] | None = None, margin: int | None = None, border: float | None = None
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``n`` lesions into a copy of ``case`` (``classes`` and ``border`` do not apply: the label
+        maps decide the labels and the generator the border; ``margin`` is in voxels of the case)."""
+        s = self.settings
+        margin_mm = s.margin_mm if margin is None else float(margin) * max(case_spacing(case))
+        maps = None
+        if self.label_maps:
+            maps = [self.label_maps[int(rng.integers(len(self.label_maps)))] for _ in range(n)]
+        return inpaint_lesions(case, self.inpainter, n, rng, maps, organ_labels or s.organ_labels, margin_mm,
+                               s.inset_mm)
+
+    def sample(self, n: int, seed: int, context: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``n`` new cases: lesions inpainted into the context cases, healthy ones first, in turn; a
+        case without room is skipped for the next one.
+
+        Raises:
+            DataError: too few cases have room (naming the last problem).
+        """
+        rng = np.random.default_rng(seed)
+        healthy = [c for c in context if c.get("label") is None or not np.any(c["label"])]
+        others = [c for c in context if c.get("label") is not None and np.any(c["label"])]
+        order = [healthy[i] for i in rng.permutation(len(healthy))] + [others[i] for i in rng.permutation(len(others))]
+        if not order:
+            raise ConfigError(f"{FAMILY}: no case to insert lesions into")
+        out: list[dict[str, Any]] = []
+        failures: list[str] = []
+        index = 0
+        while len(out) < n:
+            if len(failures) > 2 * n + len(order):
+                raise DataError(order[0].get("id", "case"), f"{FAMILY}: could insert into only {len(out)} of {n} "
+                                                           f"cases; last problem: {failures[-1]}")
+            case = order[index % len(order)]
+            try:
+                out.append(self.insert(case, self.settings.lesions_per_case, np.random.default_rng([seed, index]))[0])
+            except DataError as error:  # a case with no room: the next one
+                if "no place found" not in str(error):
+                    raise
+                failures.append(str(error))
+            index += 1
+        return out
