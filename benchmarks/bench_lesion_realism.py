@@ -90,7 +90,7 @@ def main() -> int:
     if args.quick:
         args.inpaint_steps = args.gan_steps = 2
         args.n, args.only_fold = 2, 0
-    from medgan.reports.montage import write_montage
+    from medgan.synthesis.montage import write_montage
 
     dataset = load_dataset(args.data)
     cases = [dataset.load(ref) for ref in dataset.cases if ref.label is not None]

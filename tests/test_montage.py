@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from medgan.io import load_dataset
-from medgan.reports.montage import LABEL_COLOURS, axis_codes, centre_slice, label_colour, write_montage
 from medgan.synthesis.copypaste import collect_lesions, copy_paste_case
+from medgan.synthesis.montage import LABEL_COLOURS, axis_codes, centre_slice, label_colour, write_montage
 from tests.conftest import SAMPLE_DATA
 
 

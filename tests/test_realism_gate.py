@@ -4,6 +4,7 @@ pasted cubes and exact copies each fail the criteria that describe them."""
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -126,3 +127,25 @@ def test_sets_with_other_channels_are_refused(brats):
     fewer = [{**c, "image": c["image"][:2], "meta": {**c["meta"], "modalities": ["t1n", "t1c"]}} for c in others]
     with pytest.raises(ValueError, match="channels"):
         realism_gate(fewer, training)
+
+
+def test_evaluate_realism_mode_prints_each_criterion_and_exits_1_on_failure(tmp_path, capsys):
+    import shutil
+
+    from medgan.cli import main
+    from tests.lesion_data import make_lesion_dataset
+
+    real = make_lesion_dataset(tmp_path / "real", spatial_dims=3, n=3, size=32, healthy=0)
+    copies = tmp_path / "copies"
+    shutil.copytree(real, copies)
+    assert main(["evaluate", "realism", str(real), str(copies), "--out", str(tmp_path / "gate")]) == 1
+    out = capsys.readouterr().out
+    for name in ("label_values: pass", "volume: pass", "contrast: pass", "memorisation: FAIL"):
+        assert name in out, out
+    assert "realism gate: FAILED (memorisation)" in out
+    assert json.loads((tmp_path / "gate" / "realism.json").read_text())["failed"] == ["memorisation"]
+    assert main(["evaluate", "realism", str(real), str(copies), "--allow-copies"]) == 0
+    assert "realism gate: PASSED" in capsys.readouterr().out
+    assert main(["evaluate", "realism", str(real), str(tmp_path / "missing")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing" in err

@@ -161,9 +161,14 @@ def write_montage(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | N
                for v in sorted(values)]
     if handles:
         figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    top = 1.0
     if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout(rect=(0, 0.04 if handles else 0, 1, 0.97 if title else 1))
+        import textwrap
+
+        wrapped = textwrap.fill(title, max(24, 18 * (channels + 1)))
+        figure.suptitle(wrapped, fontsize=9)
+        top = 1.0 - (0.2 + 0.18 * (wrapped.count("\n") + 1)) / figure.get_figheight()
+    figure.tight_layout(rect=(0, 0.04 if handles else 0, 1, top))
     path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=110, format="png")
