@@ -58,6 +58,8 @@ def test_synthesize_into_writes_cases_with_training_labels(cli_run, tmp_path, ca
                  "--seed", "1"]) == 0
     rows = pd.read_csv(out / "manifest.csv")
     assert rows["source_case"].tolist() == ["case02", "case02"]
+    assert f"montage: {out / 'montage.png'}" in capsys.readouterr().out
+    assert (out / "montage.png").stat().st_size > 5_000
     written = load_dataset(out)
     for row in rows.itertuples():
         case = written.load(row.case_id)
@@ -103,3 +105,21 @@ def test_bad_inputs_give_one_line_and_write_nothing(cli_run, tmp_path, capsys):
     assert main(["synthesize", str(fake), str(out), "--into", str(data), "--n", "1"]) != 0
     err = _one_line_error(capsys)
     assert str(fake / "config.yaml") in err and "mask" in err and not out.exists()
+
+
+def test_copy_paste_through_synthesize_writes_cases_and_montage_or_nothing(tmp_path, capsys):
+    data = make_lesion_dataset(tmp_path / "data", spatial_dims=3, n=2, size=32, healthy=1)
+    settings = tmp_path / "cp.yaml"
+    settings.write_text(yaml.safe_dump({"inset_mm": 3.0, "border_mm": 3.0, "context_mm": 4.0, "margin_mm": 2.0}))
+    out = tmp_path / "cp"
+    assert main(["synthesize", "copy-paste", str(out), "--data", str(data), "--into", str(data), "--n", "2",
+                 "--target-cases", "case02", "--exclude-cases", "case01", "--config", str(settings)]) == 0
+    assert f"montage: {out / 'montage.png'}" in capsys.readouterr().out and (out / "montage.png").is_file()
+    rows = pd.read_csv(out / "manifest.csv")
+    assert rows["source_case"].tolist() == ["case02", "case02"] and set(rows["lesion_sources"]) == {"case00"}
+    small = tmp_path / "small"
+    save_nifti(small / "images" / "tiny.nii.gz", np.full((6, 6, 6), 100, np.int16), np.diag([1.5, 1.5, 1.5, 1.0]))
+    save_nifti(small / "labels" / "tiny.nii.gz", np.zeros((6, 6, 6), np.uint8), np.diag([1.5, 1.5, 1.5, 1.0]))
+    out = tmp_path / "cp_small"
+    assert main(["synthesize", "copy-paste", str(out), "--data", str(data), "--into", str(small), "--n", "1"]) != 0
+    assert "tiny" in _one_line_error(capsys) and not out.exists()

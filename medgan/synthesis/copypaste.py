@@ -268,8 +268,13 @@ def _shell_mean(target: TargetCase, voxels: np.ndarray) -> np.ndarray:
 
 
 def copy_paste_case(case: dict[str, Any], bank: Sequence[SourceLesion], rng: np.random.Generator,
-                    options: CopyPasteOptions | None = None) -> dict[str, Any]:
+                    options: CopyPasteOptions | None = None, prefer: Sequence[int] = ()) -> dict[str, Any]:
     """A copy of ``case`` with ``lesions_per_case`` lesions of ``bank`` (never its own) pasted in.
+
+    Args:
+        prefer: bank indices tried first for the 1st, 2nd... lesion (a caller that deals the bank's
+            lesions out in turn, so a set of cases follows the bank's distribution of sizes and labels);
+            a lesion that is the case's own or does not fit falls back to random others.
 
     Raises:
         DataError: no lesion of the bank fits into the case.
@@ -279,9 +284,10 @@ def copy_paste_case(case: dict[str, Any], bank: Sequence[SourceLesion], rng: np.
     own = str(case.get("id", ""))
     pool = [i for i, lesion in enumerate(bank) if lesion.case != own] or list(range(len(bank)))
     records = []
-    for _ in range(options.lesions_per_case):
+    for k in range(options.lesions_per_case):
         record = None
-        for i in rng.permutation(pool)[:8]:  # a lesion too large for this case: try another
+        first = [int(prefer[k])] if k < len(prefer) and int(prefer[k]) in pool else []
+        for i in first + [int(j) for j in rng.permutation(pool)[:8]]:  # too large for this case: try another
             record = paste_lesion(target, bank[int(i)], rng, options)
             if record is not None:
                 break

@@ -68,6 +68,12 @@ class CopyPasteStage:
         order = [healthy[i] for i in rng.permutation(len(healthy))] + [others[i] for i in rng.permutation(len(others))]
         if not order:
             raise ConfigError("copy-paste stage: no context case to paste into")
+        if not self.bank:
+            raise ConfigError("copy-paste stage: the training cases hold no lesion to paste")
+        # the bank's lesions dealt out in turn (a new random order per round), so n cases follow the
+        # training lesions' sizes and labels rather than a random draw's
+        rounds = -(-n * self.options.lesions_per_case // len(self.bank))
+        deal = [int(i) for _ in range(rounds) for i in rng.permutation(len(self.bank))]
         out: list[dict[str, Any]] = []
         failures: list[str] = []
         index = 0
@@ -76,8 +82,10 @@ class CopyPasteStage:
                 raise DataError(order[0].get("id", "case"), f"copy-paste stage: could paste into only {len(out)} of "
                                                            f"{n} cases; last problem: {failures[-1]}")
             case = order[index % len(order)]
+            per_case = self.options.lesions_per_case
             try:
-                out.append(copy_paste_case(case, self.bank, np.random.default_rng([seed, index]), self.options))
+                out.append(copy_paste_case(case, self.bank, np.random.default_rng([seed, index]), self.options,
+                                           prefer=deal[len(out) * per_case:(len(out) + 1) * per_case]))
             except DataError as error:  # a case with no room: the next one
                 failures.append(str(error))
             index += 1
@@ -131,12 +139,15 @@ def copy_paste_into(train_data: str | Path, target_data: str | Path, out: str | 
         raise DataError(target.root, "no target case left after exclusions")
     bank = collect_lesions([train.load(i) for i in train_ids], settings)
     writer = DatasetWriter(target, out)
+    made = []  # every case before the first is written: bad input writes nothing
     for i in range(n):
         source = sources[i % len(sources)]
         new_id = f"{source}_cp{i:04d}"
         if writer.done(new_id):
             continue
         new_case = copy_paste_case(target.load(source), bank, np.random.default_rng([seed, i]), settings)
+        made.append((i, source, new_id, new_case))
+    for i, source, new_id, new_case in made:
         lesions = new_case["meta"]["history"][-1]["lesions"]
         writer.write(new_case, new_id, {
             "source_case": source, "seed": seed, "index": i, "method": "copy-paste",

@@ -198,3 +198,30 @@ def _orientation(ax: Any, codes: Sequence[str]) -> None:
     ax.text(0.98, 0.5, x, ha="right", va="center", **style)
     ax.text(0.5, 0.98, y, ha="center", va="top", **style)
     ax.text(0.5, 0.02, _OPPOSITE.get(y, "?"), ha="center", va="bottom", **style)
+
+
+def montage_of_dataset(folder: str | Path, sources: str | Path, title: str | None = None, max_cases: int = 6,
+                       path: str | Path | None = None) -> Path:
+    """``montage.png`` in ``folder`` (a written synthetic dataset): its first cases beside the cases of
+    ``sources`` they were made from (``source_case`` / ``source`` column of its ``manifest.csv``).
+
+    Returns:
+        The PNG's path.
+    """
+    import pandas as pd
+
+    from medgan.io import load_dataset
+
+    folder = Path(folder)
+    written = load_dataset(folder)
+    source_data = load_dataset(sources, modalities=list(written.modalities))
+    rows = pd.read_csv(folder / "manifest.csv", dtype=str)
+    column = next((c for c in ("source_case", "source") if c in rows), None)
+    known = {ref.id for ref in source_data.cases}
+    pairs = []
+    for _, row in rows.head(max_cases).iterrows():
+        source = row[column] if column else None
+        pairs.append((written.load(str(row["case_id"])),
+                      source_data.load(source) if isinstance(source, str) and source in known else None))
+    names = dict(source_data.label_names) or None
+    return write_montage(pairs, path or folder / "montage.png", names, title=title, max_cases=max_cases)
