@@ -215,3 +215,18 @@ def test_resumed_training_gives_the_same_weights(tmp_path):
     for name in ("G", "D"):
         for p, q in zip(straight.step_obj.networks[name].parameters(), resumed.step_obj.networks[name].parameters()):
             assert torch.equal(p, q)
+
+
+def test_sampler_deals_the_training_maps_out_in_turn(trained):
+    from medgan.families.lesion_inpaint import InpaintInsertConfig
+    from medgan.families.lesion_inpaint.sampler import InpaintSampler
+
+    data, run = trained
+    inpainter = LesionInpainter.from_run(run)
+    masks = inpainter.config.masks
+    masks.rotate, masks.scale, masks.elastic_mm, masks.flips = 0.0, (1.0, 1.0), 0.0, False  # maps unchanged
+    cases = [c for c in load_dataset(data)]
+    n = len(inpainter.label_maps)
+    made = InpaintSampler(inpainter, InpaintInsertConfig(inset_mm=3.0)).sample(n, seed=4, context=cases)
+    voxels = sorted(r["voxels"] for c in made for r in c["meta"]["history"][-1]["lesions"])
+    assert voxels == sorted(int((m > 0).sum()) for m in inpainter.label_maps)  # each training map once

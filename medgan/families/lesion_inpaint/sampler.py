@@ -125,11 +125,13 @@ class LesionInpainter:
     def spacing(self) -> tuple[float, ...]:
         return tuple(float(s) for s in self.config.data.spacing or [1.0] * self.spatial_dims)
 
-    def sample_label_map(self, rng: np.random.Generator) -> np.ndarray:
-        """A training label map, deformed and rescaled (at the run's spacing, cropped to its box)."""
+    def sample_label_map(self, rng: np.random.Generator, index: int | None = None) -> np.ndarray:
+        """A training label map (``index``, default a random one), deformed and rescaled (at the run's
+        spacing, cropped to its box)."""
         from medgan.transforms import RandAffined, RandElasticd, RandFlipd, RandSpatiald
 
-        base = self.label_maps[int(rng.integers(len(self.label_maps)))]
+        pick = int(rng.integers(len(self.label_maps)))
+        base = self.label_maps[pick if index is None else int(index) % len(self.label_maps)]
         m = self.config.masks
         pad = [max(2, int(np.ceil(0.3 * n))) for n in base.shape]
         padded = np.pad(base, [(p, p) for p in pad])[None]
@@ -184,8 +186,8 @@ class LesionInpainter:
 
 def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rng: np.random.Generator,
                     label_maps: Sequence[np.ndarray] | None = None, organ_labels: Sequence[int] | None = None,
-                    margin_mm: float | None = None, inset_mm: float = 10.0, attempts: int = 20
-                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                    margin_mm: float | None = None, inset_mm: float = 10.0, attempts: int = 20,
+                    prefer: Sequence[int] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Insert ``n`` inpainted lesions into a copy of ``case``.
 
     Args:
@@ -198,6 +200,8 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
         margin_mm: least distance to existing lesions (default: the hole margin + one voxel).
         inset_mm: least distance to the edge of the foreground / organ.
         attempts: label maps tried per lesion before giving up.
+        prefer: training-map indices deformed for the 1st, 2nd... lesion's first attempt (a caller
+            dealing the maps out in turn); later attempts take random maps.
 
     Returns:
         ``(new_case, records)``; ``new_case["meta"]["history"]`` lists every lesion.
@@ -227,8 +231,9 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
     records = []
     for k in range(n):
         placed = None
-        for _ in range(attempts):
-            base = np.asarray(label_maps[k % len(label_maps)]) if label_maps else inpainter.sample_label_map(rng)
+        for attempt in range(attempts):
+            first = prefer[k] if attempt == 0 and k < len(prefer) else None
+            base = np.asarray(label_maps[k % len(label_maps)]) if label_maps else inpainter.sample_label_map(rng, first)
             lesion_t = bbox_crop(resample_to_spacing(base[None], inpainter.spacing, spacing, labels="linear")[0])
             if not lesion_t.any():
                 continue
@@ -350,13 +355,17 @@ class InpaintSampler:
                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``n`` lesions into a copy of ``case`` (``classes`` and ``border`` do not apply: the label
         maps decide the labels and the generator the border; ``margin`` is in voxels of the case)."""
+        return self._insert(case, n, rng, organ_labels, margin)
+
+    def _insert(self, case: dict[str, Any], n: int, rng: np.random.Generator, organ_labels: Sequence[int] | None,
+                margin: int | None, prefer: Sequence[int] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         s = self.settings
         margin_mm = s.margin_mm if margin is None else float(margin) * max(case_spacing(case))
         maps = None
         if self.label_maps:
             maps = [self.label_maps[int(rng.integers(len(self.label_maps)))] for _ in range(n)]
         return inpaint_lesions(case, self.inpainter, n, rng, maps, organ_labels or s.organ_labels, margin_mm,
-                               s.inset_mm)
+                               s.inset_mm, prefer=prefer)
 
     def sample(self, n: int, seed: int, context: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """``n`` new cases: lesions inpainted into the context cases, healthy ones first, in turn; a
@@ -371,6 +380,10 @@ class InpaintSampler:
         order = [healthy[i] for i in rng.permutation(len(healthy))] + [others[i] for i in rng.permutation(len(others))]
         if not order:
             raise ConfigError(f"{FAMILY}: no case to insert lesions into")
+        # the training maps dealt out in turn (a new random order per round), so n cases follow the
+        # training lesions' sizes and labels rather than a random draw's
+        per_case, bank = self.settings.lesions_per_case, len(self.inpainter.label_maps)
+        deal = [int(i) for _ in range(-(-n * per_case // bank)) for i in rng.permutation(bank)]
         out: list[dict[str, Any]] = []
         failures: list[str] = []
         index = 0
@@ -380,7 +393,8 @@ class InpaintSampler:
                                                            f"cases; last problem: {failures[-1]}")
             case = order[index % len(order)]
             try:
-                out.append(self.insert(case, self.settings.lesions_per_case, np.random.default_rng([seed, index]))[0])
+                out.append(self._insert(case, per_case, np.random.default_rng([seed, index]), None, None,
+                                        deal[len(out) * per_case:(len(out) + 1) * per_case])[0])
             except DataError as error:  # a case with no room: the next one
                 if "no place found" not in str(error):
                     raise
