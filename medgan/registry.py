@@ -143,8 +143,9 @@ BENCHMARK_ARMS = Registry("benchmark arm", builtins=("medgan.benchmark.arms",))
 BACKENDS = Registry("benchmark backend", builtins=("medgan.benchmark.unet", "medgan.benchmark.yolo"))
 #: synthesis stages of the benchmark: ``Stage(options, spatial_dims, device)`` with ``fit`` and ``sample``;
 #: every family with a benchmark preset gets one under its own name
-#: (:class:`medgan.training.stage.FamilyStage`), families may add composite ones (``pggan+spade``)
-SYNTHESIS_STAGES = Registry("synthesis stage")
+#: (:class:`medgan.training.stage.FamilyStage`), families may add composite ones (``pggan+spade``);
+#: ``copy-paste`` (no learning) is built in
+SYNTHESIS_STAGES = Registry("synthesis stage", builtins=("medgan.synthesis.copypaste_stage",))
 #: label-map generators by GAN family (e.g. ``pggan``): ``from_run(run_dir, device) -> sampler`` with
 #: ``sample_label_maps(n, seed) -> list[(label (1, ...) int array, meta dict)]``; SPADE's mask source
 #: ``{source: pggan, run: PATH}`` finds them here

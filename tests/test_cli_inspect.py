@@ -49,3 +49,6 @@ def test_demo_quick_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     assert set(results["arm"]) == set(load_pipeline(REPO / "pipelines" / "demo.yaml").grid.arms)
     assert (tmp_path / "augmented" / "preview.png").is_file() and (tmp_path / "inspect.csv").is_file()
+    synthetic = tmp_path / "benchmark" / "synthetic"
+    for folder in ("copy-paste_k0_n6_s0", "k0_n6_s0"):  # the demo shows each stage's montage and gate
+        assert f"montage ({folder}, realism gate " in out and f"{synthetic / folder / 'montage.png'}" in out

@@ -4,7 +4,9 @@ An arm says whether GAN-synthesised cases are mixed in, whether classic augmenta
 fly, and whether the real cases are dropped (``synthetic-only``). Two arms are controls that show
 whether the grid can tell at all: ``real-cases`` (positive control) adds as many *real* cases from
 the fold's reserve as a GAN arm adds synthetic ones, and ``wrong-labels`` (negative control) adds
-copies of the training images paired with another case's label map. A synthesis stage is whatever the
+copies of the training images paired with another case's label map. ``copy-paste`` is the non-learned
+baseline every GAN arm has to beat: it adds as many cases as a GAN arm, made by the ``copy-paste``
+stage from the same training cases. A synthesis stage is whatever the
 pipeline names under ``synthesis.stage`` (lesion insertion, SPADE from masks, CycleGAN translation,
 progressive-GAN volumes): it is fitted on real training cases only and then samples new cases.
 """
@@ -30,6 +32,8 @@ class Arm:
         synthetic_only: trains on the synthetic cases alone.
         control: ``"positive"`` (adds real reserve cases), ``"negative"`` (adds wrongly labelled
             cases) or ``""``.
+        stage: the synthesis stage of this arm, whatever the pipeline's ``synthesis.stage``
+            (``""``: the pipeline's).
     """
 
     name: str
@@ -37,6 +41,7 @@ class Arm:
     classic: bool
     synthetic_only: bool = False
     control: str = ""
+    stage: str = ""
 
     @property
     def adds_cases(self) -> bool:
@@ -47,7 +52,8 @@ class Arm:
 for _arm in (Arm("none", False, False), Arm("classic", False, True), Arm("gan", True, False),
              Arm("gan+classic", True, True), Arm("synthetic-only", True, False, synthetic_only=True),
              Arm("real-cases", False, False, control="positive"),
-             Arm("wrong-labels", False, False, control="negative")):
+             Arm("wrong-labels", False, False, control="negative"),
+             Arm("copy-paste", True, False, stage="copy-paste")):
     BENCHMARK_ARMS.register(_arm.name)(_arm)
 
 

@@ -83,10 +83,16 @@ class GridSpec:
 
 @dataclass
 class SynthesisSpec:
-    """The GAN stage used by the ``gan`` arms: a name from the synthesis-stage registry and its options."""
+    """The GAN stage used by the ``gan`` arms: a name from the synthesis-stage registry and its options.
+
+    Attributes:
+        allow_failed_gate: use a stage whose output fails the realism gate anyway (its arm is
+            flagged in every table); by default such a stage is refused before any training.
+    """
 
     stage: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    allow_failed_gate: bool = False
 
 
 @dataclass

@@ -31,6 +31,7 @@ import pandas as pd
 
 from medgan.benchmark.arms import Arm
 from medgan.benchmark.controls import wrong_label_cases
+from medgan.benchmark.gate import check_stage, enforce, read_gate
 from medgan.benchmark.pipeline import (
     DataFacts,
     Pipeline,
@@ -48,6 +49,7 @@ from medgan.io import DatasetWriter, load_dataset, write_text_atomic
 from medgan.io.datasets import Dataset
 from medgan.io.outdir import hold_run_folder
 from medgan.registry import BACKENDS, BENCHMARK_ARMS, SYNTHESIS_STAGES
+from medgan.synthesis.montage import write_montage
 
 #: CPU threads of one cell: fixed, because PyTorch's CPU results depend on the thread count, and a cell
 #: must give the same numbers whether it runs alone, after others, or in a worker (use --workers)
@@ -135,7 +137,10 @@ def check_pipeline(pipeline: Pipeline) -> None:
     """Fail early, naming what is missing, when a pipeline needs something this medgan lacks."""
     for name in pipeline.grid.arms:
         BENCHMARK_ARMS.get(name)
-    if any(BENCHMARK_ARMS.get(a).synthetic for a in pipeline.grid.arms):
+    for arm in (BENCHMARK_ARMS.get(a) for a in pipeline.grid.arms):
+        if arm.stage:
+            SYNTHESIS_STAGES.get(arm.stage)
+    if any(BENCHMARK_ARMS.get(a).synthetic and not BENCHMARK_ARMS.get(a).stage for a in pipeline.grid.arms):
         stage = pipeline.synthesis.stage
         if not stage:
             raise ConfigError(f"pipeline {pipeline.name!r} has GAN arms but no synthesis.stage")
@@ -231,33 +236,54 @@ def cell_random_state(seed: int, device: str) -> Iterator[None]:
             np.random.set_state(numpy_state)
 
 
-def synthetic_dir(out: Path, fold: int, cases: int, seed: int) -> Path:
-    return out / "synthetic" / f"k{fold}_n{cases}_s{seed}"
+def synthetic_dir(out: Path, fold: int, cases: int, seed: int, stage: str = "") -> Path:
+    """The folder of one stage's synthetic cases: the pipeline's stage, or an arm's own (``stage``)."""
+    return out / "synthetic" / f"{stage + '_' if stage else ''}k{fold}_n{cases}_s{seed}"
 
 
 def prepare_synthetic(pipeline: Pipeline, data: BenchmarkData, out: Path, fold: int, cases: int, seed: int,
-                      n: int, device: str) -> Path:
-    """Fit the synthesis stage on one fold's training set of ``cases`` real cases; write ``n`` synthetic cases."""
-    folder = synthetic_dir(out, fold, cases, seed)
+                      n: int, device: str, stage: str = "") -> Path:
+    """Fit a synthesis stage on one fold's training set of ``cases`` real cases; write ``n`` synthetic
+    cases, the realism gate's verdict on them (``realism.json``, ``realism.md``) and ``montage.png``.
+
+    Args:
+        stage: an arm's own stage (e.g. ``copy-paste``, with its default options); default: the
+            pipeline's ``synthesis.stage`` with its ``options``.
+
+    Raises:
+        ConfigError: the stage failed the realism gate and the pipeline does not allow it (also
+            when the folder was made by an earlier run).
+    """
+    name = stage or str(pipeline.synthesis.stage)
+    options = dict(pipeline.synthesis.options) if name == pipeline.synthesis.stage else {}
+    folder = synthetic_dir(out, fold, cases, seed, stage)
+    allow = pipeline.synthesis.allow_failed_gate
     if (folder / "manifest.csv").is_file():
+        enforce(read_gate(folder), folder, allow)
         return folder
     started, cpu = time.perf_counter(), time.process_time()
     train = data.get_raw(data.cv.training_subset(fold, cases, seed))
     refuse_test_leak("GAN training", train, data.cv.fold(fold), data.test_keys(fold))
     with cell_random_state(seed, device):
-        stage = SYNTHESIS_STAGES.get(pipeline.synthesis.stage)(dict(pipeline.synthesis.options),
-                                                              pipeline.spatial_dims, device)
-        stage.fit(train, folder / "gan", seed)
-        writer = DatasetWriter(data.dataset, folder / "cases")
-        for index, case in enumerate(stage.sample(n, seed, train)):
-            case_id = f"synthetic_k{fold}_n{cases}_s{seed}_{index:04d}"
-            writer.write(case, case_id, {"stage": pipeline.synthesis.stage, "seed": seed, "fold": fold,
-                                         "cases": cases, "index": index,
-                                         "source": case.get("meta", {}).get("source_case", "")})
-        writer.finish()
+        synthesis = SYNTHESIS_STAGES.get(name)(options, pipeline.spatial_dims, device)
+        synthesis.fit(train, folder / "gan", seed)
+        made = synthesis.sample(n, seed, train)
+    gate = check_stage(name, made, train, folder)
+    writer = DatasetWriter(data.dataset, folder / "cases")
+    for index, case in enumerate(made):
+        case_id = f"synthetic_{stage + '_' if stage else ''}k{fold}_n{cases}_s{seed}_{index:04d}"
+        writer.write(case, case_id, {"stage": name, "seed": seed, "fold": fold, "cases": cases, "index": index,
+                                     "source": case.get("meta", {}).get("source_case", "")})
+    writer.finish()
+    by_id = {str(c["id"]): c for c in train}
+    pairs = [(case, by_id.get(str(case.get("meta", {}).get("source_case", "")))) for case in made]
+    write_montage(pairs, folder / "montage.png", pipeline.label_names or None,
+                  title=f"{name}: fold {fold}, {cases} training cases, seed {seed} (realism gate: {gate['status']})",
+                  max_cases=6)
     timing = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "cases": n}
     write_text_atomic(folder / "timing.json", json.dumps(timing))
     write_text_atomic(folder / "manifest.csv", (folder / "cases" / "manifest.csv").read_text())
+    enforce(gate, folder, allow)
     return folder
 
 
@@ -271,14 +297,8 @@ def _load_synthetic(folder: Path) -> list[dict[str, Any]]:
 
 
 def _gate(folder: Path) -> str:
-    """The realism gate's verdict on a synthetic folder (``gate.json`` ``status``), or ``""`` when none ran."""
-    path = folder / "gate.json"
-    if not path.is_file():
-        return ""
-    try:
-        return str(json.loads(path.read_text()).get("status", ""))
-    except (OSError, ValueError):
-        return "unreadable"
+    """The realism gate's verdict on a synthetic folder (``passed``, ``failed``...), or ``""`` when none ran."""
+    return str(read_gate(folder).get("status", ""))
 
 
 def training_cases(data: BenchmarkData, out: Path, cell: Cell) -> tuple[list[dict[str, Any]], int, str]:
@@ -288,7 +308,7 @@ def training_cases(data: BenchmarkData, out: Path, cell: Cell) -> tuple[list[dic
     extra = added_cases(cell.ratio, cell.cases) if arm.adds_cases else 0
     gate = ""
     if arm.synthetic:
-        folder = synthetic_dir(out, cell.fold, cell.cases, cell.seed)
+        folder = synthetic_dir(out, cell.fold, cell.cases, cell.seed, arm.stage)
         training = mix(real, _load_synthetic(folder), cell.ratio, cell.seed, synthetic_only=arm.synthetic_only)
         gate = _gate(folder)
     elif arm.control == "positive":
@@ -351,9 +371,9 @@ def _init_worker(pipeline: Pipeline) -> None:
 def _work(task: tuple[str, Pipeline, str, Any, str]) -> str:
     kind, pipeline, out, item, device = task
     if kind == "stage":
-        fold, cases, seed, n = item
-        prepare_synthetic(pipeline, _WORKER["data"], Path(out), fold, cases, seed, n, device)
-        return f"k{fold}_n{cases}_s{seed}"
+        stage, fold, cases, seed, n = item
+        prepare_synthetic(pipeline, _WORKER["data"], Path(out), fold, cases, seed, n, device, stage)
+        return f"{stage}k{fold}_n{cases}_s{seed}"
     run_cell(pipeline, _WORKER["data"], Path(out), item, device)
     return item.key
 
@@ -389,7 +409,8 @@ def _run_tasks(tasks: list[tuple[str, Pipeline, str, Any, str]], data: Benchmark
         for task in tasks:
             kind, pipeline, out, item, device = task
             if kind == "stage":
-                prepare_synthetic(pipeline, data, Path(out), *item, device)
+                stage, fold, cases, seed, n = item
+                prepare_synthetic(pipeline, data, Path(out), fold, cases, seed, n, device, stage)
             else:
                 run_cell(pipeline, data, Path(out), item, device)
             progress.update()
@@ -405,7 +426,10 @@ def _protocol(config: dict[str, Any]) -> dict[str, Any]:
     grid = {k: v for k, v in config.get("grid", {}).items() if k not in ("arms", "ratios", "seeds", "folds",
                                                                           "fractions", "cases")}
     ignored = ("grid", "quick", "base_dir", "source", "protocol", "name")
-    return {**{k: v for k, v in config.items() if k not in ignored}, "grid": grid}
+    protocol = {**{k: v for k, v in config.items() if k not in ignored}, "grid": grid}
+    if isinstance(protocol.get("synthesis"), dict):  # allowing a failed stage changes no result
+        protocol["synthesis"] = {k: v for k, v in protocol["synthesis"].items() if k != "allow_failed_gate"}
+    return protocol
 
 
 def split_record(data: BenchmarkData) -> dict[str, Any]:
@@ -459,7 +483,6 @@ def run_benchmark(pipeline: Pipeline, out: str | Path, workers: int = 1, shard: 
     """
     import torch
 
-
     check_pipeline(pipeline)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     data = BenchmarkData(pipeline)
@@ -485,12 +508,16 @@ def _run_grid(pipeline: Pipeline, data: BenchmarkData, out: Path, cells: list[Ce
     save_config(pipeline, out / "config.yaml")
     write_grid(out, pipeline, data)
     todo = [c for c in cells if not (out / "cells" / f"{c.key}.json").is_file()]
-    stages: dict[tuple[int, int, int], int] = {}
+    stages: dict[tuple[str, int, int, int], int] = {}
     for cell in todo:
-        if BENCHMARK_ARMS.get(cell.arm).synthetic:
-            key = (cell.fold, cell.cases, cell.seed)
+        arm = BENCHMARK_ARMS.get(cell.arm)
+        if arm.synthetic:
+            key = (arm.stage, cell.fold, cell.cases, cell.seed)
             stages[key] = max(stages.get(key, 1), added_cases(cell.ratio, cell.cases))
-    stages = {k: n for k, n in stages.items() if not (synthetic_dir(out, *k) / "manifest.csv").is_file()}
+    for key in [k for k in stages if (synthetic_dir(out, *k[1:], k[0]) / "manifest.csv").is_file()]:
+        enforce(read_gate(synthetic_dir(out, *key[1:], key[0])), synthetic_dir(out, *key[1:], key[0]),
+                pipeline.synthesis.allow_failed_gate)  # refused before any training, also on resume
+        del stages[key]
     if progress:
         print(f"{pipeline.name}: {len(data.cv.folds)} folds, {len(cells)} cells in this run ({len(todo)} to train), "
               f"{len(stages)} synthesis stages to fit; {len(skipped)} cells left out", file=sys.stderr, flush=True)

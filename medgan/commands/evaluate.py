@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 
 #: sub-modes of ``medgan evaluate``: module ``medgan.commands.evaluate_<name>`` per entry
-MODES: tuple[str, ...] = ("translation",)
+MODES: tuple[str, ...] = ("translation", "realism")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -7,6 +7,9 @@
 - :mod:`medgan.metrics.distribution`: Fréchet distance, KID, precision/recall of distributions.
 - :mod:`medgan.metrics.diversity`, :mod:`~medgan.metrics.coverage`, :mod:`~medgan.metrics.memorisation`,
   :mod:`~medgan.metrics.plausibility`: mode collapse, mode coverage, memorisation, segmentation plausibility.
+- :mod:`medgan.metrics.realism`: the realism gate of synthetic lesions (label values and proportions,
+  volume, contrast to surrounding tissue, visibility, boundary sharpness, near-copies), on the
+  per-lesion measurements of :mod:`medgan.metrics.lesion_stats`.
 - :mod:`medgan.metrics.suite`: the metrics of ``medgan evaluate`` registered in
   :data:`medgan.registry.METRICS`; :func:`medgan.metrics.evaluation.evaluate` runs them on loaded
   sets (:func:`medgan.reports.evaluation.evaluate_datasets` reads the datasets and writes the report).

@@ -134,6 +134,22 @@ def arm_label(arm: str, ratio: float) -> str:
     return arm if not ratio else f"{arm} ×{ratio:g}"
 
 
+#: appended to the label of an arm whose synthesis stage failed the realism gate (allow_failed_gate)
+GATE_FLAG = " ⚠ failed realism gate"
+
+
+def failed_gate(run: Run, arm: str) -> bool:
+    """Whether any cell of ``arm`` trained on a synthesis stage that failed the realism gate."""
+    if run.cells.empty or "gate" not in run.cells:
+        return False
+    return bool((run.cells.loc[run.cells["arm"] == arm, "gate"].astype(str) == "failed").any())
+
+
+def arm_text(run: Run, arm: str, ratio: float) -> str:
+    """The arm's label in a table, flagged when its stage failed the realism gate."""
+    return arm_label(arm, ratio) + (GATE_FLAG if failed_gate(run, arm) else "")
+
+
 def _arm_rank(config: dict[str, Any], arm: str) -> tuple[int, int]:
     listed = list(config.get("grid", {}).get("arms", []))
     if arm in ARM_ORDER:
@@ -251,7 +267,7 @@ def metric_table(run: Run, metric: str, healthy: bool | None = False) -> str:
     for cases, arm, ratio in _groups(run):
         cells = [_cell_text(cell_summary(run, metric, r, cases, arm, ratio, healthy), info(metric).fmt)
                  for r in regions]
-        rows.append([_size_label(run, cases), arm_label(arm, ratio), *cells])
+        rows.append([_size_label(run, cases), arm_text(run, arm, ratio), *cells])
     return _markdown(["training", "arm", *regions], rows)
 
 
@@ -305,7 +321,7 @@ def effect_table(run: Run, metric: str, region: str, healthy: bool | None = Fals
     rows = []
     for row in effect_rows(run, metric, region, healthy):
         e = row["effect"]
-        label = arm_label(row["arm"], row["ratio"])
+        label = arm_text(run, row["arm"], row["ratio"])
         if row["arm"] in CONTROL_NOTE:
             label += f" ({CONTROL_NOTE[row['arm']]})"
         rows.append([_size_label(run, row["cases"]), label, str(row["added"]), _signed(e.mean, m.fmt),
@@ -332,7 +348,7 @@ def effect_by_region_table(run: Run, metric: str) -> str:
             counts = f"(n {e.n_pairs}; n/a {x['na']}; missing {x['missing']})" if x else ""
             cells.append(f"n/a {counts}" if e is None or math.isnan(e.mean) else
                          f"{_signed(e.mean, m.fmt)} [{_signed(e.ci_low, m.fmt)}, {_signed(e.ci_high, m.fmt)}] {counts}")
-        rows.append([_size_label(run, cases), arm_label(arm, ratio), *cells])
+        rows.append([_size_label(run, cases), arm_text(run, arm, ratio), *cells])
     return _markdown(["training", "arm vs none", *regions], rows)
 
 
@@ -345,7 +361,7 @@ def healthy_table(run: Run, region: str) -> str:
         volume = cell_summary(run, "false_positive_ml", region, cases, arm, ratio, True)
         spec = cell_summary(run, "specificity", region, cases, arm, ratio, True)
         clean = int((fp == 0).sum())
-        rows.append([_size_label(run, cases), arm_label(arm, ratio), _cell_text(volume, ".2f"),
+        rows.append([_size_label(run, cases), arm_text(run, arm, ratio), _cell_text(volume, ".2f"),
                      f"{len(fp) - clean} of {len(fp)}", _fmt(spec["mean"], ".5f"),
                      f"{clean / len(fp):.2f}" if len(fp) else "n/a"])
     return _markdown(["training", "arm", f"false-positive volume {region} (mL)", "cases with any false positive",
@@ -361,7 +377,8 @@ def training_table(run: Run) -> str:
         if c.empty:
             continue
         stopped = c["stopped_early"].astype(str).str.lower().eq("true").sum() if "stopped_early" in c else 0
-        rows.append([_size_label(run, cases), arm_label(arm, ratio), str(len(c)), f"{int(c['n_train_total'].iloc[0])}",
+        rows.append([_size_label(run, cases), arm_text(run, arm, ratio), str(len(c)),
+                     f"{int(c['n_train_total'].iloc[0])}",
                      _fmt(float(c["best_step"].median()), ".0f") if "best_step" in c else "n/a",
                      _fmt(float(c["steps_run"].median()), ".0f") if "steps_run" in c else "n/a",
                      f"{stopped} of {len(c)}", f"{c['seconds'].mean():.0f}"])
@@ -444,6 +461,25 @@ def _control_sentences(run: Run, metric: str, region: str) -> list[str]:
     return lines
 
 
+def realism_section(run_dir: Path) -> list[str]:
+    """Report lines: the realism gate of every synthesis stage in ``run_dir/synthetic`` and its montage."""
+    folders = sorted(p.parent for p in (run_dir / "synthetic").glob("*/realism.md"))
+    if not folders:
+        return []
+    lines = ["## Realism gate of the synthesis stages", "",
+             "Each stage's synthetic cases against the real training cases it was fitted on, before any "
+             "downstream training (`medgan.metrics.realism`). A failed stage is refused unless the pipeline "
+             f"sets `synthesis: {{allow_failed_gate: true}}`; its arm is then marked \"{GATE_FLAG.strip()}\" "
+             "in every table.", ""]
+    for folder in folders:
+        text = (folder / "realism.md").read_text().replace("### ", f"### {folder.name}: ", 1)
+        lines += [text, ""]
+        if (folder / "montage.png").is_file():
+            lines += [f"![synthetic cases of {folder.name} beside their sources]"
+                      f"({(folder / 'montage.png').relative_to(run_dir)})", ""]
+    return lines
+
+
 def write_report(run_dir: str | Path, run_dirs: Sequence[str | Path] | None = None,
                  pipeline: dict[str, Any] | None = None, split: dict[str, Any] | None = None) -> Path:
     """Write ``summary.md``, ``report.md`` and figures into ``run_dir`` from ``run_dirs`` (default: itself).
@@ -498,6 +534,7 @@ def write_report(run_dir: str | Path, run_dirs: Sequence[str | Path] | None = No
             report += ["## Healthy test cases (no foreground in the reference)", "",
                        "Every predicted voxel is a false positive; these cases never enter the lesion tables.", "",
                        healthy_table(run, region), ""]
+    report += realism_section(run_dir)
     report += ["## Training", "", training_table(run), ""]
     if figures.get("curves"):
         report += ["Validation score (mean Dice over the validation cases) against training step, per arm; "

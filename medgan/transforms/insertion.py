@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from medgan.transforms.lesion_extent import resample_to_spacing
+
 
 @dataclass(frozen=True)
 class Insertion:
@@ -41,18 +43,46 @@ def _placement(centre: Sequence[int], patch_shape: Sequence[int], shape: Sequenc
     return tuple(scan), tuple(patch)
 
 
-def blend_weights(lesion: np.ndarray, border: float) -> np.ndarray:
+def lesion_to_spacing(patch_image: np.ndarray, patch_label: np.ndarray, spacing: Sequence[float] | None,
+                      target_spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a lesion patch made at ``spacing`` (mm) to the ``target_spacing`` of the scan it goes into.
+
+    The image is interpolated linearly, the labels by one-hot linear interpolation and argmax (no new
+    label values, borders that follow the interpolated image); the
+    patch keeps its physical size, so a lesion learnt on 1 mm voxels is as large in mm in a
+    3 x 3 x 6 mm scan. ``spacing=None`` (a run that did not record it) returns the patch unchanged.
+
+    Args:
+        patch_image: ``(C, *patch)``.
+        patch_label: ``(*patch)`` integer labels.
+        spacing, target_spacing: voxel sizes in mm, one per spatial axis.
+
+    Returns:
+        ``(image, label)`` on the target grid.
+    """
+    if spacing is None:
+        return patch_image, patch_label
+    image = resample_to_spacing(patch_image, spacing, target_spacing)
+    label = resample_to_spacing(patch_label[None], spacing, target_spacing, labels="linear")[0]
+    return image, label
+
+
+def blend_weights(lesion: np.ndarray, border: float, spacing: Sequence[float] | None = None) -> np.ndarray:
     """Blending weight of the patch: 1 on the lesion, falling smoothly (cosine) to 0 at ``border``
-    voxels outside it, and exactly 0 beyond."""
+    outside it, and exactly 0 beyond.
+
+    ``border`` is in voxels, or in mm when the voxel ``spacing`` (mm) is given.
+    """
     if border <= 0:
         return lesion.astype(np.float32)
-    distance = ndimage.distance_transform_edt(~lesion)
+    distance = ndimage.distance_transform_edt(~lesion, sampling=spacing)
     ramp = 0.5 * (1.0 + np.cos(np.pi * np.clip(distance / border, 0.0, 1.0)))
     return np.where(distance >= border, 0.0, ramp).astype(np.float32)
 
 
 def insert_lesion(image: np.ndarray, label: np.ndarray, patch_image: np.ndarray, patch_label: np.ndarray,
-                  centre: Sequence[int], border: float = 2.0) -> tuple[np.ndarray, np.ndarray, Insertion]:
+                  centre: Sequence[int], border: float = 2.0, spacing: Sequence[float] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, Insertion]:
     """Blend a lesion patch into a scan and add its labels.
 
     Args:
@@ -61,7 +91,8 @@ def insert_lesion(image: np.ndarray, label: np.ndarray, patch_image: np.ndarray,
         patch_image: ``(C, *patch)`` lesion patch already in the scan's intensity scale.
         patch_label: ``(*patch)`` integer labels of the lesion (0 outside it).
         centre: voxel of the scan where the patch centre goes.
-        border: width (voxels) of the smooth transition around the lesion.
+        border: width of the smooth transition around the lesion: voxels, or mm with ``spacing``.
+        spacing: voxel size in mm (then ``border`` is in mm).
 
     Returns:
         ``(new_image, new_label, insertion)``: copies; outside ``insertion.region`` the image is
@@ -71,7 +102,7 @@ def insert_lesion(image: np.ndarray, label: np.ndarray, patch_image: np.ndarray,
     spatial = image.shape[1:]
     scan_sl, patch_sl = _placement(centre, patch_label.shape, spatial)
     lesion_patch = patch_label[patch_sl] > 0
-    weights = blend_weights(patch_label > 0, border)[patch_sl]
+    weights = blend_weights(patch_label > 0, border, spacing)[patch_sl]
     new_image, new_label = image.copy(), label.copy()
     region = np.zeros(spatial, bool)
     lesion = np.zeros(spatial, bool)
@@ -107,25 +138,46 @@ def choose_location(organ: np.ndarray, existing: np.ndarray, patch_label: np.nda
     Returns:
         The centre voxel, or ``None`` when no place fits.
     """
+    forbidden = ndimage.binary_dilation(existing, iterations=margin) if margin > 0 and existing.any() else existing
+    found = candidate_locations(organ, forbidden, patch_label, rng, 1, min_inside, tries)
+    return found[0] if found else None
+
+
+def candidate_locations(organ: np.ndarray, forbidden: np.ndarray, patch_label: np.ndarray, rng: np.random.Generator,
+                        count: int, min_inside: float = 1.0, tries: int = 200) -> list[tuple[int, ...]]:
+    """Up to ``count`` centres for ``patch_label`` whose lesion lies inside ``organ``, off ``forbidden``.
+
+    Args:
+        organ: ``(X, Y[, Z])`` bool, where lesions may go.
+        forbidden: ``(X, Y[, Z])`` bool, where no lesion voxel may fall (existing lesions and their margin).
+        patch_label: the lesion's ``(*patch)`` labels, centred on the patch centre.
+        rng: the only source of randomness.
+        count: centres wanted.
+        min_inside: fraction of the lesion that must fall inside ``organ``.
+        tries: random centres tested in all.
+
+    Returns:
+        The centres found (possibly fewer than ``count``, possibly none), in the order drawn.
+    """
     lesion = patch_label > 0
     if not lesion.any():
-        return None
+        return []
     offsets = np.argwhere(lesion) - np.asarray(patch_label.shape) // 2
-    forbidden = ndimage.binary_dilation(existing, iterations=margin) if margin > 0 and existing.any() else existing
-    allowed = organ & ~forbidden
-    candidates = np.argwhere(allowed)
+    candidates = np.argwhere(organ & ~forbidden)
     if len(candidates) == 0:
-        return None
+        return []
     shape = np.asarray(organ.shape)
+    found: list[tuple[int, ...]] = []
     for _ in range(tries):
         centre = candidates[rng.integers(len(candidates))]
         voxels = offsets + centre
-        inside = np.all((voxels >= 0) & (voxels < shape), axis=1)
-        if inside.mean() < 1.0:
+        if not np.all((voxels >= 0) & (voxels < shape)):
             continue
         index = tuple(voxels.T)
         if forbidden[index].any():
             continue
         if organ[index].mean() >= min_inside:
-            return tuple(int(c) for c in centre)
-    return None
+            found.append(tuple(int(c) for c in centre))
+            if len(found) == count:
+                break
+    return found

@@ -29,8 +29,11 @@ class LesionDataConfig:
         cases: train only on these case ids (default: every labelled case not excluded).
         exclude_cases: never train on these case ids (the benchmark's test cases).
         spatial_dims: 2 or 3 (default: that of the data).
-        patch_size: patch edge length, a power of two (default: 64 in 2D, 32 in 3D).
-        jitter: random shift of the crop around the lesion centre during training (voxels).
+        patch_size: patch edge length, a power of two (default: from the data, the smallest that
+            holds the largest training lesion plus a voxel on each side; see
+            :func:`medgan.families._lesion_sizes.dcgan_patch_size`).
+        jitter: random shift of the crop around the lesion centre during training (voxels); with
+            the default patch size it is lowered so the largest lesion stays whole.
         flips: random flips along every axis during training.
         min_voxels: smaller lesion components are ignored.
         mask: ``binary`` (the mask marks the lesion, its label is the class) or ``labels`` (the mask
@@ -40,6 +43,9 @@ class LesionDataConfig:
             channel's encoding (see :mod:`medgan.families.lesion_gan.codec`), recorded so that
             synthesis decodes exactly what training encoded.
         n_patches: number of training patches found (resolved).
+        spacing: voxel size of the training cases in mm (resolved); synthesis resamples lesions
+            from it to the spacing of the case they go into.
+        lesion_extent_mm: per-axis extent of the largest training lesion in mm (resolved).
         augment: classic augmentation of every training patch before the crop (as Frid-Adar et al.
             enlarged their GAN's training set): ``spatial`` (rotation ±15°, scaling 0.9–1.1 and a
             mild elastic deformation, in voxel units, labels by nearest neighbour) or the path of an
@@ -60,6 +66,8 @@ class LesionDataConfig:
     label_values: list[int] | None = None
     n_patches: int | None = None
     augment: str | None = None
+    spacing: list[float] | None = None
+    lesion_extent_mm: list[float] | None = None
 
 
 @dataclass
@@ -127,7 +135,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="labelled dataset to take lesions from")
     parser.add_argument("--modalities", help="comma-separated image channels to use (default: all)")
     parser.add_argument("--spatial-dims", type=int, choices=[2, 3], help="2D or 3D model (default: as the data)")
-    parser.add_argument("--patch-size", type=int, help="patch edge length (default 64 in 2D, 32 in 3D)")
+    parser.add_argument("--patch-size", type=int, help="patch edge length (default: from the largest training lesion)")
     add_case_selection(parser)
 
 

@@ -21,7 +21,8 @@ from scipy import ndimage
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_gan.codec import MaskCodec
-from medgan.transforms.insertion import choose_location, insert_lesion
+from medgan.transforms.insertion import choose_location, insert_lesion, lesion_to_spacing
+from medgan.transforms.lesion_extent import case_spacing
 from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range
 
 
@@ -107,6 +108,16 @@ class LesionGenerator:
         return insert_synthetic_lesions(case, self, n, rng, classes, organ_labels, margin, border)
 
 
+def at_spacing(sample: LesionSample, spacing: Sequence[float] | None, target: Sequence[float] | None
+               ) -> LesionSample:
+    """``sample`` resampled from the run's training spacing to the ``target`` scan's (labels one-hot
+    linear); unchanged when either is unknown."""
+    if spacing is None or target is None:
+        return sample
+    image, label = lesion_to_spacing(sample.image, sample.label, spacing, target)
+    return LesionSample(image, label, sample.lesion_class)
+
+
 def organ_mask(case: dict[str, Any], organ_labels: Sequence[int] | None = None) -> np.ndarray:
     """Where lesions may go: the given organ labels, else the body/brain mask from intensity."""
     if organ_labels:
@@ -152,13 +163,15 @@ def insert_synthetic_lesions(case: dict[str, Any], lesions: LesionGenerator, n: 
     organ = organ_mask(case, organ_labels)
     body = foreground_mask(image)
     lo, hi = percentile_range(image, body, body)
+    # without a recorded spacing the case is taken to share the training data's
+    spacing = case_spacing(case) if (case.get("meta") or {}).get("spacing") is not None else None
     torch_rng = torch.Generator().manual_seed(int(rng.integers(2**62)))
     records = []
     for _ in range(n):
         existing = (label[0] > 0) & ~np.isin(label[0], list(organ_labels or []))
         placed = None
         for _attempt in range(attempts):
-            sample = lesions.sample(1, torch_rng, classes)[0]
+            sample = at_spacing(lesions.sample(1, torch_rng, classes)[0], lesions.config.data.spacing, spacing)
             centre = choose_location(organ, existing, sample.label, rng, margin)
             if centre is not None:
                 placed = (sample, centre)

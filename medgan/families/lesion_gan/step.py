@@ -14,6 +14,7 @@ from medgan.families._cases import select_case_ids
 from medgan.families.lesion_gan import LesionGANConfig
 from medgan.families.lesion_gan.codec import MaskCodec
 from medgan.families.lesion_gan.patches import LesionPatches, extract_lesion_patches
+from medgan.families.lesion_gan.sizes import resolve_patch_size
 from medgan.io.datasets import load_dataset
 from medgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from medgan.training.data import IndexSampler
@@ -58,7 +59,7 @@ class LesionGANStep(GANStep):
             if first is None:
                 raise DataError(dataset.root, "no labelled training case left after exclusions")
             data.spatial_dims = data.spatial_dims or first["image"].ndim - 1
-            data.patch_size = data.patch_size or (64 if data.spatial_dims == 2 else 32)
+            resolve_patch_size(data, dataset, ids)
             patches = extract_lesion_patches(dataset, ids, data.spatial_dims, data.patch_size, data.jitter,
                                              data.min_voxels)
         else:
