@@ -14,6 +14,7 @@ from medgan.benchmark.pipeline import load_pipeline
 from medgan.benchmark.run import BenchmarkData, run_benchmark
 from medgan.errors import ConfigError
 from medgan.registry import BENCHMARK_ARMS
+from medgan.reports.benchmark import write_report
 from tests.conftest import REPO
 
 LESIONS = REPO / "pipelines" / "lesion_2d_frid_adar.yaml"
@@ -45,6 +46,7 @@ def test_copy_paste_arm_adds_as_many_cases_from_the_training_set_and_is_gated(tm
     assert record["gate"] == gate["status"]
     assert (folder / "realism.md").read_text().startswith("### Realism gate (copy-paste)")
     assert (folder / "montage.png").stat().st_size > 10_000
+    write_report(out)
     report = (out / "report.md").read_text()
     assert "## Realism gate of the synthesis stages" in report and "copy-paste_k0_n7_s0/montage.png" in report
 
@@ -63,6 +65,7 @@ def test_failed_stage_is_refused_before_training_unless_allowed_then_flagged(tmp
         run_benchmark(pipeline, out, progress=False)
     allowed = load_pipeline(LESIONS, overrides=_tiny(allow=True, arms=["none", "gan"]))
     run_benchmark(allowed, out, progress=False)  # the same run folder: allowing it changes no result
+    write_report(out)
     summary, report = (out / "summary.md").read_text(), (out / "report.md").read_text()
     flagged = [line for line in report.splitlines() if line.startswith("| ") and "| gan" in line]
     assert flagged and all("⚠ failed realism gate" in line for line in flagged)

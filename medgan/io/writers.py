@@ -10,6 +10,7 @@ is the layout's business (:mod:`medgan.io.layouts`); the writer has no layout-sp
 from __future__ import annotations
 
 import json
+import shutil
 import weakref
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class DatasetWriter:
         self.layout = get_layout(source.layout)
         self.naming = self.layout.naming(source)
         self.folder: OwnedFolder | None = None
+        self.created = not self.out.exists()  # removed again when the run fails before writing a case
+        self.written = 0
         if claim:
             self.folder = OwnedFolder(self.out, command, params)
             self.folder.acquire()
@@ -69,8 +72,12 @@ class DatasetWriter:
     def __enter__(self) -> DatasetWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """Give the folder back; when an error ends the run before any case was written into a folder
+        this writer created, remove that folder (a failed command leaves nothing behind)."""
         self.close()
+        if exc_type is not None and self.created and not self.written and self.out.is_dir():
+            shutil.rmtree(self.out, ignore_errors=True)
 
     def close(self) -> None:
         """Give up the output folder (its lock) without writing the manifest."""
@@ -98,6 +105,7 @@ class DatasetWriter:
         """
         meta = case["meta"]
         image = _numpy(case["image"])
+        self.written += 1  # from the first file on, a failure keeps the folder (a resume continues it)
         labelled = "label" in case and case["label"] is not None
         modalities = list(meta.get("modalities") or [f"ch{i}" for i in range(image.shape[0])])
         image_paths, label_path = self.paths(case_id, modalities, labelled)

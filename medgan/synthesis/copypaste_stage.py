@@ -138,21 +138,21 @@ def copy_paste_into(train_data: str | Path, target_data: str | Path, out: str | 
     if not sources:
         raise DataError(target.root, "no target case left after exclusions")
     bank = collect_lesions([train.load(i) for i in train_ids], settings)
-    writer = DatasetWriter(target, out)
-    made = []  # every case before the first is written: bad input writes nothing
-    for i in range(n):
-        source = sources[i % len(sources)]
-        new_id = f"{source}_cp{i:04d}"
-        if writer.done(new_id):
-            continue
-        new_case = copy_paste_case(target.load(source), bank, np.random.default_rng([seed, i]), settings)
-        made.append((i, source, new_id, new_case))
-    for i, source, new_id, new_case in made:
-        lesions = new_case["meta"]["history"][-1]["lesions"]
-        writer.write(new_case, new_id, {
-            "source_case": source, "seed": seed, "index": i, "method": "copy-paste",
-            "lesion_sources": ";".join(r["source_case"] for r in lesions),
-            "centres": ";".join(" ".join(map(str, r["centre"])) for r in lesions),
-            "lesion_labels": ";".join(" ".join(map(str, r["labels"])) for r in lesions),
-            "lesion_voxels": ";".join(str(r["voxels"]) for r in lesions)})
-    return writer.finish()
+    with DatasetWriter(target, out) as writer:  # a failure before the first case leaves no folder
+        made = []  # every case before the first is written: bad input writes nothing
+        for i in range(n):
+            source = sources[i % len(sources)]
+            new_id = f"{source}_cp{i:04d}"
+            if writer.done(new_id):
+                continue
+            new_case = copy_paste_case(target.load(source), bank, np.random.default_rng([seed, i]), settings)
+            made.append((i, source, new_id, new_case))
+        for i, source, new_id, new_case in made:
+            lesions = new_case["meta"]["history"][-1]["lesions"]
+            writer.write(new_case, new_id, {
+                "source_case": source, "seed": seed, "index": i, "method": "copy-paste",
+                "lesion_sources": ";".join(r["source_case"] for r in lesions),
+                "centres": ";".join(" ".join(map(str, r["centre"])) for r in lesions),
+                "lesion_labels": ";".join(" ".join(map(str, r["labels"])) for r in lesions),
+                "lesion_voxels": ";".join(str(r["voxels"]) for r in lesions)})
+        return writer.finish()

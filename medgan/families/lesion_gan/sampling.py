@@ -280,17 +280,17 @@ def synthesize_into(run_dir: str | Path, out: str | Path, data: str | Path, n: i
     sources = without_excluded(run_dir, dataset.root, sources, given=bool(cases), allow=allow_excluded)
     if not sources:
         raise DataError(dataset.root, "no source case left after exclusions")
-    writer = DatasetWriter(dataset, out)
-    for i in range(n):
-        source = sources[i % len(sources)]
-        new_id = f"{source}_synles{i:04d}"
-        if writer.done(new_id):
-            continue
-        case = dataset.load(source)
-        rng = np.random.default_rng([seed, i])
-        new_case, records = sampler.insert(case, lesions_per_case, rng, classes, organ_labels, margin, border)
-        writer.write(new_case, new_id, {"source_case": source, "seed": seed, "index": i, "run": str(run_dir),
-                                        "centres": ";".join(" ".join(map(str, r["centre"])) for r in records),
-                                        "lesion_classes": ";".join(str(r["lesion_class"]) for r in records),
-                                        "lesion_voxels": ";".join(str(r["voxels"]) for r in records)})
-    return writer.finish()
+    with DatasetWriter(dataset, out) as writer:  # a failure before the first case leaves no folder
+        for i in range(n):
+            source = sources[i % len(sources)]
+            new_id = f"{source}_synles{i:04d}"
+            if writer.done(new_id):
+                continue
+            case = dataset.load(source)
+            rng = np.random.default_rng([seed, i])
+            new_case, records = sampler.insert(case, lesions_per_case, rng, classes, organ_labels, margin, border)
+            writer.write(new_case, new_id, {"source_case": source, "seed": seed, "index": i, "run": str(run_dir),
+                                            "centres": ";".join(" ".join(map(str, r["centre"])) for r in records),
+                                            "lesion_classes": ";".join(str(r["lesion_class"]) for r in records),
+                                            "lesion_voxels": ";".join(str(r["voxels"]) for r in records)})
+        return writer.finish()

@@ -66,20 +66,20 @@ def inpaint_into(run_dir: str | Path, out: str | Path, data: str | Path, n: int,
     sources = without_excluded(run_dir, dataset.root, sources, bool(cases), allow_excluded)
     if not sources:
         raise DataError(dataset.root, "no source case left after exclusions")
-    writer = DatasetWriter(dataset, out)
-    made: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    for i in range(n):
-        source = sources[i % len(sources)]
-        new_id = f"{source}_inp{i:04d}"
-        if writer.done(new_id):
-            continue
-        new_case, records = sampler.insert(dataset.load(source), settings.lesions_per_case,
-                                           np.random.default_rng([seed, i]))
-        made.append((new_id, new_case, {
-            "source_case": source, "seed": seed, "index": i, "run": str(run_dir), "method": "lesion-inpaint",
-            "centres": ";".join(" ".join(map(str, r["centre"])) for r in records),
-            "lesion_labels": ";".join(" ".join(map(str, r["labels"])) for r in records),
-            "lesion_voxels": ";".join(str(r["voxels"]) for r in records)}))
-    for new_id, new_case, record in made:
-        writer.write(new_case, new_id, record)
-    return writer.finish()
+    with DatasetWriter(dataset, out) as writer:  # a failure before the first case leaves no folder
+        made: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for i in range(n):
+            source = sources[i % len(sources)]
+            new_id = f"{source}_inp{i:04d}"
+            if writer.done(new_id):
+                continue
+            new_case, records = sampler.insert(dataset.load(source), settings.lesions_per_case,
+                                               np.random.default_rng([seed, i]))
+            made.append((new_id, new_case, {
+                "source_case": source, "seed": seed, "index": i, "run": str(run_dir), "method": "lesion-inpaint",
+                "centres": ";".join(" ".join(map(str, r["centre"])) for r in records),
+                "lesion_labels": ";".join(" ".join(map(str, r["labels"])) for r in records),
+                "lesion_voxels": ";".join(str(r["voxels"]) for r in records)}))
+        for new_id, new_case, record in made:
+            writer.write(new_case, new_id, record)
+        return writer.finish()
