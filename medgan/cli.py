@@ -39,7 +39,13 @@ EXIT_BUG = 1
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line (``medgan augment: error: ...``)."""
+    """An argument parser whose usage errors are one line (``medgan augment: error: ...``) and whose
+    descriptions are plain text (the reStructuredText quotes of the docstrings they come from removed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("description"):
+            kwargs["description"] = kwargs["description"].replace("``", "")
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

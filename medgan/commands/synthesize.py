@@ -16,6 +16,8 @@ from pathlib import Path
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("synthesize", help="make new cases with a trained GAN run",
                                  description=__doc__.split("\n\n")[0], add_help=False)
+    parser.add_argument("-h", "--help", action="help",  # after RUN OUT, --help goes to the family's options
+                        help="show this help; RUN OUT --help lists the options of that run's family")
     parser.add_argument("run_dir", type=Path, metavar="RUN",
                         help="training run folder, or copy-paste (real lesions pasted, no run)")
     parser.add_argument("out", type=Path, metavar="OUT", help="output folder")
