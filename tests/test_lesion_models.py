@@ -9,13 +9,14 @@ from safetensors.torch import load_file
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_gan import LesionGANConfig
-from medgan.families.lesion_gan.patches import crop_centred, extract_lesion_patches
+from medgan.families.lesion_gan.patches import extract_lesion_patches
 from medgan.families.lesion_gan.step import LesionGANStep
 from medgan.io import load_dataset
 from medgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from medgan.training.checkpoint import list_checkpoints
 from medgan.training.loop import Trainer
 from medgan.training.losses import LOSS_NAMES
+from medgan.transforms.insertion import crop_centred
 from tests.lesion_data import make_lesion_dataset
 
 

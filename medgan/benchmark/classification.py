@@ -30,6 +30,7 @@ from scipy import ndimage
 from medgan.benchmark.arms import BackendResult
 from medgan.errors import ConfigError
 from medgan.registry import BACKENDS
+from medgan.transforms.insertion import crop_centred
 
 
 @dataclass
@@ -74,20 +75,6 @@ class Lesion:
     key: bytes
 
 
-def _crop(array: np.ndarray, centre: Sequence[int], size: int) -> np.ndarray:
-    """``(C, *[size]*dims)`` window of ``array`` ``(C, ...)`` centred on ``centre``, zero outside."""
-    dims = array.ndim - 1
-    out = np.zeros((array.shape[0],) + (size,) * dims, dtype=array.dtype)
-    source, target = [slice(None)], [slice(None)]
-    for axis in range(dims):
-        start = int(centre[axis]) - size // 2
-        lo, hi = max(start, 0), min(start + size, array.shape[axis + 1])
-        source.append(slice(lo, hi))
-        target.append(slice(lo - start, hi - start))
-    out[tuple(target)] = array[tuple(source)]
-    return out
-
-
 def case_lesions(case: dict[str, Any], size: int) -> list[Lesion]:
     """The lesions of one case as ROIs (connected components of ``label > 0``, full connectivity)."""
     label = np.asarray(case["label"])[0]
@@ -100,8 +87,10 @@ def case_lesions(case: dict[str, Any], size: int) -> list[Lesion]:
         centre = [(s.start + s.stop - 1) // 2 for s in region]
         points = np.argwhere(components == index)
         key = np.int64(lesion_class).tobytes() + points.astype(np.int32).tobytes()
-        lesions.append(Lesion(f"{case['id']}#{index}", _crop(np.asarray(case["image"], np.float32), centre, size),
-                              _crop(np.asarray(case["label"]), centre, size), lesion_class, key))
+        window = (size,) * (np.ndim(case["image"]) - 1)
+        lesions.append(Lesion(f"{case['id']}#{index}",
+                              crop_centred(np.asarray(case["image"], np.float32), centre, window, 0),
+                              crop_centred(np.asarray(case["label"]), centre, window, 0), lesion_class, key))
     return lesions
 
 

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from medgan.errors import DataError
 from medgan.io.datasets import Dataset
+from medgan.transforms.insertion import crop_centred
 from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 
 
@@ -39,23 +40,6 @@ class LesionPatches:
 
     def __len__(self) -> int:
         return len(self.classes)
-
-
-def crop_centred(array: np.ndarray, centre: Sequence[int], shape: Sequence[int], fill: float) -> np.ndarray:
-    """The ``shape`` window of ``array``'s last ``len(shape)`` axes centred on ``centre``, padded with
-    ``fill`` where it leaves the array."""
-    spatial = array.shape[-len(shape):]
-    out = np.full(array.shape[:-len(shape)] + tuple(shape), fill, dtype=array.dtype)
-    src, dst = [], []
-    for c, n, size in zip(centre, spatial, shape):
-        start = int(c) - size // 2
-        a, b = max(start, 0), min(start + size, n)
-        src.append(slice(a, b))
-        dst.append(slice(a - start, b - start))
-    lead = (slice(None),) * (array.ndim - len(shape))
-    if all(s.stop > s.start for s in src):
-        out[lead + tuple(dst)] = array[lead + tuple(src)]
-    return out
 
 
 def extract_lesion_patches(dataset: Dataset, case_ids: Sequence[str], spatial_dims: int, size: int,

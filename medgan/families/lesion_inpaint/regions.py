@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import DataError
+from medgan.transforms.insertion import crop_centred
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
 from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 
@@ -53,23 +54,6 @@ def grow(mask: np.ndarray, margin_mm: float, spacing: Sequence[float]) -> np.nda
     if margin_mm <= 0 or not mask.any():
         return mask.copy()
     return ndimage.distance_transform_edt(~mask, sampling=spacing) <= margin_mm
-
-
-def crop(array: np.ndarray, centre: Sequence[int], shape: Sequence[int], fill: float) -> np.ndarray:
-    """The ``shape`` window of ``array``'s trailing axes centred on ``centre`` (start ``c - s // 2``),
-    padded with ``fill`` outside."""
-    spatial = array.shape[-len(shape):]
-    out = np.full(array.shape[:-len(shape)] + tuple(shape), fill, dtype=array.dtype)
-    src, dst = [], []
-    for c, n, size in zip(centre, spatial, shape):
-        start = int(c) - size // 2
-        a, b = max(start, 0), min(start + size, n)
-        src.append(slice(a, b))
-        dst.append(slice(a - start, b - start))
-    lead = (slice(None),) * (array.ndim - len(shape))
-    if all(s.stop > s.start for s in src):
-        out[lead + tuple(dst)] = array[lead + tuple(src)]
-    return out
 
 
 def prepare_case(case: dict[str, Any], spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,14 +99,14 @@ def extract_regions(cases: Iterable[dict[str, Any]], spacing: Sequence[float], r
                 continue
             centre = tuple((s.start + s.stop) // 2 for s in box)
             own = np.where(components == index, label, 0).astype(np.int16)
-            region_labels = crop(own, centre, shape, 0)
-            images.append(crop(image, centre, shape, -1.0).astype(np.float16))
+            region_labels = crop_centred(own, centre, shape, 0)
+            images.append(crop_centred(image, centre, shape, -1.0).astype(np.float16))
             labels.append(region_labels)
             holes.append(grow(region_labels > 0, hole_margin_mm, spacing))
             healthy.append(False)
             sources.append((str(case.get("id")), centre))
         for centre in _healthy_centres(label, foreground, shape, rng, count=2):
-            stash.append((crop(image, centre, shape, -1.0).astype(np.float16), str(case.get("id")), centre))
+            stash.append((crop_centred(image, centre, shape, -1.0).astype(np.float16), str(case.get("id")), centre))
     if not images:
         raise DataError("training cases", f"no lesion of at least {min_voxels} voxels to learn from")
     wanted = int(round(len(images) * healthy_fraction / max(1e-9, 1.0 - healthy_fraction)))
@@ -147,7 +131,7 @@ def _healthy_centres(label: np.ndarray, foreground: np.ndarray, shape: Sequence[
     inner = tuple(max(1, s // 2) for s in shape)
     for _ in range(tries):
         centre = tuple(int(c) for c in candidates[rng.integers(len(candidates))])
-        if crop(label, centre, inner, 0).any() or crop(foreground, centre, inner, False).mean() < 0.9:
+        if crop_centred(label, centre, inner, 0).any() or crop_centred(foreground, centre, inner, False).mean() < 0.9:
             continue
         found.append(centre)
         if len(found) == count:

@@ -29,10 +29,10 @@ from scipy import ndimage
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_inpaint import FAMILY, LesionInpaintConfig
-from medgan.families.lesion_inpaint.regions import bbox_crop, crop, grow
+from medgan.families.lesion_inpaint.regions import bbox_crop, grow
 from medgan.models.inpainting import InpaintingGenerator, composite, masked_context
 from medgan.models.spade import one_hot_labels
-from medgan.transforms.insertion import candidate_locations
+from medgan.transforms.insertion import candidate_locations, crop_centred
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
 from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
 
@@ -255,7 +255,7 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
         offset = [r // 2 - s // 2 for r, s in zip(region_t, lesion_t.shape)]
         labels_t[tuple(slice(o, o + s) for o, s in zip(offset, lesion_t.shape))] = lesion_t
         hole_t = grow(labels_t > 0, data.hole_margin_mm, spacing)
-        region = crop(unit, centre, region_t, -1.0)
+        region = crop_centred(unit, centre, region_t, -1.0)
         filled = resize(inpainter.fill(resize(region, data.region_size), resize(labels_t[None], data.region_size,
                                                                                    labels=True)[0],
                                        resize(hole_t[None], data.region_size, labels=True)[0]), region_t)
