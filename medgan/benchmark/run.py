@@ -514,10 +514,11 @@ def _run_grid(pipeline: Pipeline, data: BenchmarkData, out: Path, cells: list[Ce
         if arm.synthetic:
             key = (arm.stage, cell.fold, cell.cases, cell.seed)
             stages[key] = max(stages.get(key, 1), added_cases(cell.ratio, cell.cases))
-    for key in [k for k in stages if (synthetic_dir(out, *k[1:], k[0]) / "manifest.csv").is_file()]:
-        enforce(read_gate(synthetic_dir(out, *key[1:], key[0])), synthetic_dir(out, *key[1:], key[0]),
-                pipeline.synthesis.allow_failed_gate)  # refused before any training, also on resume
-        del stages[key]
+    for key in list(stages):
+        folder = synthetic_dir(out, *key[1:], key[0])
+        if (folder / "manifest.csv").is_file():  # fitted already: refused before any training, also on resume
+            enforce(read_gate(folder), folder, pipeline.synthesis.allow_failed_gate)
+            del stages[key]
     if progress:
         print(f"{pipeline.name}: {len(data.cv.folds)} folds, {len(cells)} cells in this run ({len(todo)} to train), "
               f"{len(stages)} synthesis stages to fit; {len(skipped)} cells left out", file=sys.stderr, flush=True)
