@@ -36,6 +36,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--extractor", help="feature extractor: radiomics (default) or inception")
     parser.add_argument("--inception-weights", type=Path, help="local torchvision inception_v3 state dict")
     parser.add_argument("--inception-sha256", help="expected SHA-256 of --inception-weights")
+    from medgan.metrics.spatial import SPATIAL_EXTRACTORS
+
+    parser.add_argument("--spatial-extractor",
+                        help="per-position feature extractor of single-image metrics: "
+                             + ", ".join(SPATIAL_EXTRACTORS.names()) + " (default filterbank: a fixed Gaussian "
+                             "filter bank, no weights)")
     parser.add_argument("--modalities", help="comma-separated modalities to use (default: all)")
     parser.add_argument("--format", default="auto", choices=["auto", "folder", "msd", "nnunet", "brats"],
                         help="dataset layout (default: detect)")
@@ -61,6 +67,8 @@ def _options(args: argparse.Namespace):
         options.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     if args.extractor:
         options.extractor = args.extractor
+    if args.spatial_extractor:
+        options.spatial_extractor = args.spatial_extractor
     for name in ("inception_weights", "inception_sha256", "seed", "memorisation_percentile"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from medgan.errors import ConfigError
     from medgan.metrics.features import EXTRACTORS
     from medgan.metrics.report import summary_line
+    from medgan.metrics.spatial import SPATIAL_EXTRACTORS
     from medgan.reports.evaluation import evaluate_datasets
 
     missing = [f"--{name}" for name in ("real", "synthetic", "out") if getattr(args, name) is None]
@@ -80,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"missing required option(s) {', '.join(missing)}")
     options = _options(args)
     EXTRACTORS.get(options.extractor)
+    SPATIAL_EXTRACTORS.get(options.spatial_extractor)
     modalities = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
     document = evaluate_datasets(args.real, args.synthetic, args.train, args.out, options,
                                  format=args.format, modalities=modalities)

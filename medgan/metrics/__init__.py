@@ -4,6 +4,8 @@
   per class or per region union (e.g. BraTS WT/TC/ET), through MONAI.
 - :mod:`medgan.metrics.features`: feature extractors registered by name (``radiomics`` default,
   ``inception`` from a local hash-checked weights file).
+- :mod:`medgan.metrics.spatial`: per-position feature extractors (one vector per pixel/voxel, for
+  single-image metrics), registered by name (``filterbank`` default, no weights).
 - :mod:`medgan.metrics.distribution`: Fréchet distance, KID, precision/recall of distributions.
 - :mod:`medgan.metrics.diversity`, :mod:`~medgan.metrics.coverage`, :mod:`~medgan.metrics.memorisation`,
   :mod:`~medgan.metrics.plausibility`: mode collapse, mode coverage, memorisation, segmentation plausibility.

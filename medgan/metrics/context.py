@@ -29,6 +29,8 @@ class EvaluateOptions:
         extractor: feature extractor name (``radiomics`` or ``inception``).
         inception_weights: local Inception-v3 weights file (for ``extractor: inception``).
         inception_sha256: its expected SHA-256.
+        spatial_extractor: per-position feature extractor (:mod:`medgan.metrics.spatial`) of metrics
+            that compare single images position by position (e.g. SIFID); ``filterbank`` needs no weights.
         seed: seeds every random choice (subsets, pairs, splits, U-Net initialisation).
         kid_subsets: KID subsets averaged.
         kid_subset_size: KID subset size (capped at the smaller set).
@@ -48,6 +50,7 @@ class EvaluateOptions:
     extractor: str = "radiomics"
     inception_weights: Path | None = None
     inception_sha256: str | None = None
+    spatial_extractor: str = "filterbank"
     seed: int = 0
     kid_subsets: int = 50
     kid_subset_size: int = 1000
@@ -92,6 +95,8 @@ class EvaluationContext:
         self._labels: dict[str, np.ndarray] = {}
         self._features: dict[str, np.ndarray] = {}
         self._extractor = None
+        self._spatial: dict[str, list[np.ndarray]] = {}
+        self._spatial_extractor = None
 
     # -- roles ------------------------------------------------------------------------------------
     @property
@@ -160,3 +165,19 @@ class EvaluationContext:
         from medgan.metrics.distribution import standardise
 
         return standardise(self.features("real"), *(self.features(n) for n in names))[1:]
+
+    # -- per-position features --------------------------------------------------------------------
+    @property
+    def spatial_extractor(self):
+        """The per-position feature extractor named by ``options.spatial_extractor`` (built on first use)."""
+        if self._spatial_extractor is None:
+            from medgan.metrics.spatial import build_spatial_extractor
+
+            self._spatial_extractor = build_spatial_extractor(self.options.spatial_extractor)
+        return self._spatial_extractor
+
+    def spatial_features(self, name: str) -> list[np.ndarray]:
+        """Per-position features of every case of set ``name``: one ``(P, D)`` matrix per case (cached)."""
+        if name not in self._spatial:
+            self._spatial[name] = [self.spatial_extractor(image) for image in self.images(name)]
+        return self._spatial[name]

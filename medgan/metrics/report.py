@@ -112,6 +112,14 @@ def render_report(doc: dict[str, Any]) -> str:
             real = (m["real_dice"] or {}).get(region)
             lines.append(f"| {region} {tuple(m['regions'][region])} | {_f(real)} | {_f(value)} |")
         lines.append("")
+    if "sifid" in metrics:
+        m = metrics["sifid"]
+        lines += ["## Single-image FID (SIFID, Shaham et al. 2019)", "",
+                  f"Fréchet distance between the per-position features ({m['extractor']}, {m['features']} "
+                  f"features at {m['positions']} positions) of each synthetic case and the real case "
+                  f"`{m['real_case']}`, over {m['n_synthetic']} synthetic cases: **{_f(m['value'])} ± "
+                  f"{_f(m['std'])}** (mean ± standard deviation; 0 = the real image's own feature statistics). "
+                  "Only Inception-based SIFIDs are comparable with published ones.", ""]
     if doc.get("skipped"):
         lines += ["## Not computed", ""]
         lines += [f"- `{name}`: {reason}" for name, reason in doc["skipped"].items()]
@@ -136,6 +144,9 @@ def summary_line(name: str, result: dict[str, Any]) -> str:
         return (f"memorised (NCC) {result['image_fraction_memorised']:.1%}, "
                 f"(features) {result['feature_fraction_memorised']:.1%}; yardstick: "
                 f"{result.get('yardstick', result['reference'])}")
+    if name == "sifid":
+        return (f"sifid ({result['extractor']}): {_f(result['value'])} ± {_f(result['std'])} "
+                f"over {result['n_synthetic']} synthetic case(s) against {result['real_case']}")
     if name == "plausibility":
         real = (result["real_dice"] or {}).get("foreground")
         return f"segmenter foreground Dice: real {_f(real)}, synthetic {_f(result['synthetic_dice']['foreground'])}"

@@ -5,7 +5,7 @@ lists warnings for the report. A metric that does not apply to the inputs raises
 :class:`~medgan.metrics.context.NotApplicable` with the reason.
 
 Names: ``fid``, ``kid``, ``precision_recall``, ``diversity``, ``coverage``, ``memorisation``,
-``plausibility``.
+``plausibility``, ``sifid``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from medgan.metrics.context import EvaluationContext, NotApplicable
 from medgan.registry import METRICS
 
 #: metric order in reports (and the default set)
-METRIC_ORDER = ("fid", "kid", "precision_recall", "diversity", "coverage", "memorisation", "plausibility")
+METRIC_ORDER = ("fid", "kid", "precision_recall", "diversity", "coverage", "memorisation", "plausibility", "sifid")
 
 
 def _split_halves(ctx: EvaluationContext, features: np.ndarray, purpose: str) -> tuple[np.ndarray, np.ndarray]:
@@ -240,3 +240,24 @@ def plausibility(ctx: EvaluationContext) -> dict[str, Any]:
         result["flags"].append(f"low plausibility: segmenter Dice on synthetic pairs {synthetic['foreground']:.3f} is "
                                f"below {ctx.options.plausibility_ratio} x real {real['foreground']:.3f}")
     return result
+
+
+@METRICS.register("sifid")
+def sifid(ctx: EvaluationContext) -> dict[str, Any]:
+    """Single-image FID (Shaham et al. 2019): each synthetic case against the one real case, in
+    per-position features (``options.spatial_extractor``); mean and standard deviation over the
+    synthetic cases."""
+    from medgan.metrics.distribution import single_image_fid
+
+    real, synthetic = ctx.sets["real"], ctx.sets["synthetic"]
+    if len(real) != 1:
+        raise NotApplicable(f"SIFID compares generated variations with the one real image they come from; the real "
+                            f"set holds {len(real)} cases (give a dataset of that one case as the real set)")
+    reference = ctx.spatial_features("real")[0]
+    if len(reference) < 2:
+        raise NotApplicable("the real image has fewer than two feature positions")
+    values = np.array([single_image_fid(reference, f) for f in ctx.spatial_features("synthetic")])
+    return {"value": float(values.mean()), "std": float(values.std()), "extractor": ctx.spatial_extractor.name,
+            "features": int(reference.shape[1]), "positions": int(reference.shape[0]),
+            "per_case": {case_id: float(v) for case_id, v in zip(synthetic.ids, values)},
+            "real_case": real.ids[0], **_sizes(ctx)}

@@ -8,7 +8,9 @@ map (one channel per label value) are generated together, in 2D or 3D.
 ``medgan train consingan --data CASE_OR_DATASET [--case ID] --out RUN`` trains it;
 ``medgan synthesize RUN OUT --n K`` writes K variations with labels on the case's grid. As a
 benchmark stage (``synthesis: {stage: consingan}``) it learns the first training case (or
-``options.data.case``). See ``docs/consingan.md``.
+``options.data.case``). Harmonization (``--mode harmonization``): ``medgan synthesize RUN OUT
+--harmonize IMAGE`` or ``--paste-from DATASET`` (copy-paste, then harmonize), and the benchmark stage
+``consingan-harmonize`` (:mod:`medgan.families.consingan.harmonize`). See ``docs/consingan.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from medgan.families._cases import add_case_selection, apply_case_selection
+from medgan.families.consingan import harmonize as _harmonize  # noqa: F401  (registers consingan-harmonize)
 from medgan.families.consingan.config import ConSinGANConfig, ConSinGANDataConfig, ConSinGANModelConfig
 from medgan.training.spec import FamilySpec, register_family
 

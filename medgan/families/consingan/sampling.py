@@ -136,6 +136,15 @@ def add_synthesize_arguments(parser: argparse.ArgumentParser) -> None:
                              "naively pasted lesion, same grid) instead of variations")
     parser.add_argument("--harmonize-label", type=Path, metavar="LABEL",
                         help="label map of --harmonize (the pasted lesion's), copied unchanged to the outputs")
+    parser.add_argument("--paste-from", type=Path, metavar="DATASET",
+                        help="a harmonization run: paste real lesions of this labelled dataset into the run's scan "
+                             "(copy-paste) and harmonize them; writes N cases")
+    parser.add_argument("--paste-cases", help="comma-separated case ids of --paste-from to take lesions from "
+                                              "(default: every labelled case)")
+    parser.add_argument("--lesions-per-case", type=int, default=1, help="lesions pasted per case (default 1)")
+    parser.add_argument("--blend-voxels", type=int, default=3,
+                        help="the harmonized image fades into the naive paste over this many voxels around the "
+                             "voxels the paste changed (default 3); elsewhere the scan is unchanged")
 
 
 def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
@@ -152,7 +161,12 @@ def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
     source = Path(data.path) if data.path else out.parent / f".{out.name}-no-source"
     root = source if source.is_dir() else out.parent / f".{out.name}-no-source"
     writer = DatasetWriter(Dataset(root, "folder", [], tuple(data.modalities or [])), out)
-    if args.harmonize is not None:
+    if args.paste_from is not None:
+        if args.harmonize is not None:
+            raise ConfigError("--paste-from and --harmonize exclude each other")
+        cases, extra = _paste_and_harmonize(run, sampler, args)
+        prefix, source = "harmonized", data.case_id
+    elif args.harmonize is not None:
         from medgan.families.consingan.data import _read_file_case
 
         naive = _read_file_case(args.harmonize, args.harmonize_label)
@@ -164,16 +178,54 @@ def synthesize(run_dir: Path, out: Path, args: argparse.Namespace) -> int:
             raise ConfigError("--harmonize-label needs --harmonize")
         cases = sampler.sample(args.n, args.seed)
         prefix, source = "consingan", data.case_id
+    if args.paste_from is None:
+        extra = [{} for _ in cases]
     written = 0
     for index, case in enumerate(cases):
         case_id = f"{prefix}-{index:04d}"
         if writer.done(case_id):
             continue
         writer.write(case, case_id, {"source_case": source, "seed": args.seed, "index": index,
-                                     "stage": sampler.stage, "run": str(run_dir)})
+                                     "stage": sampler.stage, "run": str(run_dir), **extra[index]})
         written += 1
     manifest = writer.finish()
     scale = "x".join(map(str, run.config.model.scales[sampler.stage]))
     print(f"wrote {written} {prefix} case(s) of {source} to {out} (generated at {scale}, stage "
           f"{sampler.stage + 1} of {len(run.config.model.scales)}); manifest {manifest}")
     return 0
+
+
+def _paste_and_harmonize(run: Any, sampler: ConSinGANSampler, args: argparse.Namespace
+                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``medgan synthesize RUN OUT --paste-from DATASET``: lesions of DATASET pasted into the run's
+    scan and harmonized; returns the cases and their manifest columns."""
+    from medgan.families.consingan.data import read_case
+    from medgan.families.consingan.harmonize import paste_and_harmonize
+    from medgan.io.datasets import load_dataset
+
+    if run.config.mode != "harmonization":
+        raise ConfigError("--paste-from needs a harmonization run (medgan train consingan --mode harmonization)")
+    if not run.config.data.path:
+        raise ConfigError("this run has no scan on disk (trained in memory by the benchmark); use --harmonize IMAGE")
+    if args.lesions_per_case < 1 or args.blend_voxels < 0:
+        raise ConfigError("--lesions-per-case must be at least 1 and --blend-voxels at least 0")
+    target = read_case(run.config)
+    dataset = load_dataset(args.paste_from)
+    wanted = [c.strip() for c in args.paste_cases.split(",") if c.strip()] if args.paste_cases else None
+    known = {ref.id: ref for ref in dataset.cases}
+    for case_id in wanted or []:
+        if case_id not in known:
+            raise DataError(args.paste_from, f"no case named {case_id!r}")
+    ids = wanted or [ref.id for ref in dataset.cases if ref.label is not None]
+    if not ids:
+        raise DataError(args.paste_from, "holds no labelled case to take lesions from")
+    pairs = paste_and_harmonize(sampler, target, [dataset.load(i) for i in ids], args.n, args.seed,
+                                args.blend_voxels, {"lesions_per_case": args.lesions_per_case})
+    extra = []
+    for naive, harmonized in pairs:
+        lesions = naive["meta"]["history"][-1]["lesions"]
+        extra.append({"method": "copy-paste+consingan-harmonize",
+                      "lesion_sources": ";".join(r["source_case"] for r in lesions),
+                      "lesion_voxels": ";".join(str(r["voxels"]) for r in lesions),
+                      "harmonized_voxels": harmonized["meta"]["history"][-1]["harmonized_voxels"]})
+    return [h for _, h in pairs], extra
