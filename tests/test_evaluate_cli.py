@@ -34,8 +34,14 @@ def test_evaluate_end_to_end(folders, tmp_path, capsys) -> None:
                     "## Segmentation plausibility"):
         assert heading in report
     assert (out / "closest_pairs.png").is_file()
-    printed = capsys.readouterr().out
-    assert "fid (radiomics):" in printed and "report written to" in printed
+    captured = capsys.readouterr()
+    assert "fid (radiomics):" in captured.out and "report written to" in captured.out
+    # progress is visible off a terminal too: what was loaded, then one line per metric computed
+    progress = [line for line in captured.err.splitlines() if line.startswith("evaluate: ")]
+    assert progress[0] == "evaluate: loaded 12 real, 12 synthetic, 12 training case(s)"
+    metric_lines = progress[1:]
+    assert len(metric_lines) >= 7 and metric_lines[0].startswith("evaluate: metric 1/")
+    assert any(" memorisation, " in line for line in metric_lines)
 
 
 def test_metric_subset_and_unlabelled_synthetic(folders, tmp_path) -> None:

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     SPATIAL_EXTRACTORS.get(options.spatial_extractor)
     modalities = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
     document = evaluate_datasets(args.real, args.synthetic, args.train, args.out, options,
-                                 format=args.format, modalities=modalities)
+                                 format=args.format, modalities=modalities, progress=True)
     for name, result in document["metrics"].items():
         print(f"{name}: {summary_line(name, result)}")
     for name, reason in document["skipped"].items():

@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from medgan.errors import ConfigError
@@ -61,7 +61,8 @@ def check_held_out(real: CaseSet, train: CaseSet | None) -> list[str]:
 
 
 def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
-             options: EvaluateOptions | None = None, context: EvaluationContext | None = None) -> dict[str, Any]:
+             options: EvaluateOptions | None = None, context: EvaluationContext | None = None,
+             on_metric: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Compute the requested metrics.
 
     Args:
@@ -71,6 +72,8 @@ def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
         options: settings; ``options.metrics`` empty means every metric that applies.
         context: an :class:`EvaluationContext` of these sets to reuse (its cached arrays serve the
             figures afterwards); built here when not given.
+        on_metric: called as ``on_metric(index, total, name)`` before each metric is computed
+            (``index`` from 1), so a caller can show progress.
 
     Returns:
         ``{"metrics": {name: result}, "skipped": {name: reason}, "flags": [...], "notes": [...]}``.
@@ -87,7 +90,9 @@ def evaluate(real: CaseSet, synthetic: CaseSet, train: CaseSet | None = None,
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     flags: list[str] = []
-    for name in names:
+    for index, name in enumerate(names, start=1):
+        if on_metric is not None:
+            on_metric(index, len(names), name)
         try:
             result = METRICS.get(name)(context)
         except NotApplicable as reason:
