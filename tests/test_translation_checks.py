@@ -135,3 +135,37 @@ def test_blurred_bone_is_implausible(sample, ranges):
     assert result["hu"]["out_of_range"] == ["bone"]
     assert "hu" in translation_gate([result])["failed"]
 
+
+
+def translated(case: dict, ct: np.ndarray) -> dict:
+    """``case`` as a translation stage returns it: the ct channel replaced, the history saying so."""
+    names = list(case["meta"]["modalities"])
+    image = np.asarray(case["image"], np.float32).copy()
+    image[names.index("ct")] = ct
+    meta = {**case["meta"], "source_case": case["id"],
+            "history": [{"name": "cyclegan-translate", "from": "t1n", "to": "ct", "seed": 0}]}
+    return {"image": image, "label": case["label"], "meta": meta, "id": f"{case['id']}_cyclegan"}
+
+
+def test_benchmark_translation_gate_refuses_an_erased_lesion(sample, tmp_path):
+    from medgan.benchmark.gate import check_stage, enforce, read_gate
+    from medgan.errors import ConfigError
+
+    real = [sample.load(c) for c in ("BraTS-SIM-00000-000", "BraTS-SIM-00005-000", "BraTS-SIM-00009-000")]
+    ct, label, _ = ct_of(sample, real[0]["id"])
+    body = body_mask(ct, BODY_HU)
+    lesion = label > 0
+    shell = ndimage.binary_dilation(lesion, iterations=2) & ~lesion & body
+    erased = ct.copy()
+    erased[lesion] = np.median(ct[shell]) + np.random.default_rng(0).normal(0, 3, int(lesion.sum()))
+    good = [translated(c, ct_of(sample, c["id"])[0]) for c in real]
+    record = check_stage("cyclegan", good, real, tmp_path / "good")
+    assert record["kind"] == "translation" and record["status"] == "passed", record["failed"]
+    bad = [translated(real[0], erased)] + good[1:]
+    record = check_stage("cyclegan", bad, real, tmp_path / "bad")
+    assert record["status"] == "failed" and record["failed"] == ["vanished"]
+    assert read_gate(tmp_path / "bad")["vanished"] >= 1
+    assert "Translation gate (cyclegan): FAILED" in (tmp_path / "bad" / "realism.md").read_text()
+    with pytest.raises(ConfigError, match="failed the translation gate"):
+        enforce(record, tmp_path / "bad", allow_failed=False)
+    enforce(record, tmp_path / "bad", allow_failed=True)  # the explicit override
