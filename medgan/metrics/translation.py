@@ -95,9 +95,16 @@ METHODS = {"model": "the model", "global-linear": "global linear map (fitted on 
 
 def _pair(translator: Any, case: dict[str, Any], src: str, dst: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(source network range, reference in target units, body mask)`` of one paired case."""
+    from medgan.families._translation.checks import check_input, check_window
+
     names = list(case["meta"]["modalities"])
+    for name in (src, dst):
+        if name not in names:
+            raise DataError(case["id"], f"has no channel {name!r} (channels: {names})")
+    check_input(translator.source, case["image"][names.index(src)], case["id"], src)
     x = translator.source.to_network(case["image"][names.index(src)])
     real = case["image"][names.index(dst)]
+    check_window(translator.target, real, case["id"])
     if isinstance(translator.target, CTWindow):
         reference = np.clip(real.astype(np.float64), translator.target.low, translator.target.high)
         return x, reference, body_mask(reference, BODY_HU)

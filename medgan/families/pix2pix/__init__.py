@@ -86,6 +86,8 @@ def build(config: Pix2PixConfig, rank: int, world_size: int, cases: list[dict[st
     """The step object: trained on the dataset's co-registered pairs, or on those of in-memory ``cases``."""
     from medgan.families.pix2pix.step import Pix2PixStep
 
+    if config.data.disjoint:
+        raise ConfigError("pix2pix: data.disjoint is for CycleGAN; pix2pix learns from paired cases")
     if cases is not None:
         import numpy as np
 
