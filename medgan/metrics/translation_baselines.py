@@ -9,6 +9,10 @@ training pairs only, then applied to any new source volume.
   (the median minimises the absolute error). It can map one MR intensity to one tissue's HU but,
   like any intensity-only map, not tell dark bone from dark air.
 
+Both maps predict inside the source's own body mask (the largest component of source > -0.9 in
+the network range, holes filled, which a user can compute) and the training cases' median target
+value outside their body (air) elsewhere.
+
 The per-case least-squares fit (:func:`medgan.metrics.translation.linear_fit`) is the *oracle*: it is
 fitted on the test case's own CT, so no user can run it; it is an upper bound for any linear map.
 
@@ -40,6 +44,7 @@ class IntensityBaselines:
         values: the median target value of each of the ``len(edges) + 1`` bins.
         clip: the target range predictions are clipped to (CT window), or ``None``.
         n_cases: training pairs the maps were fitted on.
+        outside: the median target value outside the training bodies (air).
     """
 
     slope: float
@@ -48,17 +53,21 @@ class IntensityBaselines:
     values: np.ndarray
     clip: tuple[float, float] | None
     n_cases: int
+    outside: float
 
-    def _clip(self, values: np.ndarray) -> np.ndarray:
+    def _finish(self, source: np.ndarray, values: np.ndarray) -> np.ndarray:
+        from medgan.metrics.translation import BODY_NETWORK, body_mask
+
+        values = np.where(body_mask(source, BODY_NETWORK), values, self.outside)
         return np.clip(values, *self.clip) if self.clip else values
 
     def global_linear(self, source: np.ndarray) -> np.ndarray:
         """The global linear map applied to ``source`` (network range), float64, same shape."""
-        return self._clip(self.slope * np.asarray(source, np.float64) + self.intercept)
+        return self._finish(source, self.slope * np.asarray(source, np.float64) + self.intercept)
 
     def per_tissue(self, source: np.ndarray) -> np.ndarray:
         """The per-tissue (intensity cluster) map applied to ``source``, float64, same shape."""
-        return self._clip(self.values[np.searchsorted(self.edges, np.asarray(source), side="right")])
+        return self._finish(source, self.values[np.searchsorted(self.edges, np.asarray(source), side="right")])
 
 
 def fit_baselines(pairs: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], clip: tuple[float, float] | None = None,
@@ -77,8 +86,9 @@ def fit_baselines(pairs: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], cl
     Raises:
         ValueError: no pair, or no body voxel.
     """
-    xs, ys, n = [], [], 0
+    xs, ys, outside, n = [], [], [], 0
     for source, target, body in pairs:
+        outside.append(float(np.median(np.asarray(target)[~body])) if (~body).any() else np.nan)
         x, y = np.asarray(source)[body].astype(np.float64), np.asarray(target)[body].astype(np.float64)
         if len(x) > MAX_VOXELS_PER_CASE:
             keep = np.linspace(0, len(x) - 1, MAX_VOXELS_PER_CASE).astype(int)
@@ -95,4 +105,5 @@ def fit_baselines(pairs: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], cl
     values = np.full(len(edges) + 1, float(np.median(y)))
     for k in np.unique(index):
         values[k] = float(np.median(y[index == k]))
-    return IntensityBaselines(float(slope), float(intercept), edges, values, clip, n)
+    air = float(np.nanmedian(outside)) if np.isfinite(outside).any() else float(y.min())
+    return IntensityBaselines(float(slope), float(intercept), edges, values, clip, n, air)
