@@ -4,12 +4,12 @@ wall-time budget, then scored on the held-out cases against the baselines fitted
 cases (global linear, per-tissue) and the per-case oracle, with the lesion preservation and HU
 plausibility checks (:mod:`medgan.metrics.translation_checks`).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_translation.py --out runs/bench-translation           # 4 x 15 min
+    OMP_NUM_THREADS=1 python benchmarks/bench_translation.py --out runs/bench-translation           # 4 x ~16 min
     OMP_NUM_THREADS=1 python benchmarks/bench_translation.py --out /tmp/bt --minutes 0.3 --quick    # proves it runs
 
-The budget sets the step count: a short calibration run measures the seconds per step, then the run
-is resumed to the number of steps that fills the budget (the learning rate is constant for the first
-half, so this equals a run planned for that length from the start). Writes ``OUT/results.md`` (the
+The budget sets the step count: a short throwaway calibration run measures the seconds per step and
+the start-up time, then the model is trained from scratch for the number of steps that fills the
+budget (so its learning-rate schedule is the one planned for that length). Writes ``OUT/results.md`` (the
 table and every check), ``OUT/results.json`` and ``OUT/figure.png`` (per model: MR, the per-tissue
 baseline, the translation and the real CT of one held-out slice, lesion labels outlined in red).
 """
@@ -33,30 +33,32 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CASES = ["BraTS-SIM-00013-000", "BraTS-SIM-00014-000", "BraTS-SIM-00015-000", "BraTS-SIM-01003-000"]
 PRESETS = {("pix2pix", 2): "pix2pix-sample-cpu.yaml", ("pix2pix", 3): "pix2pix-3d-sample-cpu.yaml",
            ("cyclegan", 2): "cyclegan-sample-cpu.yaml", ("cyclegan", 3): "cyclegan-3d-sample-cpu.yaml"}
-CALIBRATION_STEPS = 30
+CALIBRATION_STEPS = 30  # steps of the throwaway calibration run
 
 
 def train(family: str, dims: int, args: argparse.Namespace, run: Path) -> dict[str, Any]:
-    """Train one model for the budget; returns steps and wall/CPU seconds."""
+    """Train one model for the budget; returns steps and wall/CPU seconds (calibration excluded)."""
     preset = REPO / "pipelines" / "translation" / PRESETS[(family, dims)]
     domains = (["--source", "t1n", "--target", "ct"] if family == "pix2pix"
                else ["--domain-a", "t1n", "--domain-b", "ct", "--disjoint-domains"])
     common = ["train", family, "--data", str(args.data), *domains, "--spatial-dims", str(dims),
-              "--exclude-cases", ",".join(args.test_cases), "--config", str(preset), "--out", str(run),
+              "--exclude-cases", ",".join(args.test_cases), "--config", str(preset),
               "--device", "cpu", "--seed", str(args.seed), "--no-progress"]
     budget = args.minutes * 60.0
-    started, cpu = time.perf_counter(), time.process_time()
     calibration = min(CALIBRATION_STEPS, args.max_steps)
-    if medgan([*common, "--steps", str(calibration)]) != 0:
+    probe = run.with_name(run.name + "-calibration")  # a throwaway run: its schedule is not the real one's
+    started = time.perf_counter()
+    if medgan([*common, "--out", str(probe), "--steps", str(calibration)]) != 0:
         raise SystemExit(f"training {family} {dims}D failed")
     wall = time.perf_counter() - started
-    logged = [json.loads(line).get("sec_per_step") for line in (run / "stats.jsonl").read_text().splitlines()]
+    logged = [json.loads(line).get("sec_per_step") for line in (probe / "stats.jsonl").read_text().splitlines()]
     logged = [v for v in logged if v]
     per_step = float(np.median(logged[-5:])) if logged else wall / calibration
-    overhead = max(0.0, wall - calibration * per_step)  # loading and start-up, paid again on resume
-    steps = int(min(args.max_steps, max(calibration, (budget - 2 * overhead) / per_step)))
-    if steps > calibration and medgan([*common, "--steps", str(steps), "--resume"]) != 0:
-        raise SystemExit(f"training {family} {dims}D failed on resume")
+    overhead = max(0.0, wall - calibration * per_step)  # loading and start-up
+    steps = int(min(args.max_steps, max(calibration, (budget - overhead) / per_step)))
+    started, cpu = time.perf_counter(), time.process_time()
+    if medgan([*common, "--out", str(run), "--steps", str(steps)]) != 0:
+        raise SystemExit(f"training {family} {dims}D failed")
     return {"steps": steps, "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
             "preset": str(preset.relative_to(REPO))}
 
@@ -174,7 +176,7 @@ def main() -> None:
     for model in args.models.split(","):
         family, dims = model.split("-")
         run = args.out / model
-        if run.exists():
+        if run.exists() or run.with_name(run.name + "-calibration").exists():
             raise SystemExit(f"{run} exists; give a new --out")
         timing = train(family, int(dims[0]), args, run)
         results[model] = {**timing, **evaluate(run, args)}
