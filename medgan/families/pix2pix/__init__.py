@@ -126,7 +126,7 @@ def sampler(run: Any) -> Any:
 
 
 #: the benchmark budget: the cyclegan stage's, for co-registered pairs (small U-Net, 2D slices); a
-#: batch of 4 as in ``pipelines/translation/pix2pix-sample-cpu.yaml`` (batch norm at the U-Net's
+#: batch of 4 (batch norm at the U-Net's
 #: innermost 1x1 level needs more than one value per channel)
 PRESET = {
     "train": {"steps": 300, "batch_size": 4, "n_samples": 4},
