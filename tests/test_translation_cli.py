@@ -3,6 +3,7 @@ translate a file and a dataset, evaluate on held-out cases, and the clear errors
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -90,12 +91,19 @@ def test_translate_dataset_and_synthesize(cyclegan_run, sample, tmp_path):
 
 def test_evaluate_translation_on_held_out_cases(cyclegan_run, sample, tmp_path, capsys):
     assert main(["evaluate", "translation", str(cyclegan_run), str(sample), "--csv", str(tmp_path / "rows.csv"),
-                 "--figure", str(tmp_path / "fig.png"), "--device", "cpu"]) == 0
+                 "--figure", str(tmp_path / "fig.png"), "--device", "cpu", "--checks", str(tmp_path / "c.json")]) == 0
     printed = capsys.readouterr().out
     assert "1 held-out case(s)" in printed and "identity" in printed and "MAE in HU" in printed
+    assert "oracle (linear, fitted on the test case's own CT)" in printed
+    assert "fitted on the run's 2 training case(s) only" in printed
+    assert "Lesion preservation and HU plausibility" in printed
     rows = (tmp_path / "rows.csv").read_text().splitlines()
-    assert len(rows) == 4 and all(TEST_CASE in r for r in rows[1:])  # model, identity, linear
+    methods = [r.split(",")[1] for r in rows[1:]]
+    assert methods == ["model", "global-linear", "per-tissue", "identity", "oracle-linear"]
+    assert all(TEST_CASE in r for r in rows[1:])
     assert (tmp_path / "fig.png").stat().st_size > 1000
+    checks = json.loads((tmp_path / "c.json").read_text())
+    assert checks["cases"] == 1 and set(checks["ranges"]["ranges"]) == {"air", "soft", "bone"}
 
 
 def test_evaluate_refuses_training_cases(cyclegan_run, sample, capsys):

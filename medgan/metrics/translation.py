@@ -1,11 +1,14 @@
 """Paired evaluation of a translation run (e.g. MR -> CT on co-registered test cases): MAE, PSNR
-and SSIM inside the body mask, for the model and for two baselines that need no training.
+and SSIM inside the body mask, for the model and for baselines.
 
+- ``global-linear`` and ``per-tissue``: maps a user could run, fitted on the run's *training* pairs
+  only (:mod:`medgan.metrics.translation_baselines`); present when ``train_cases`` are given.
 - ``identity``: the generator replaced by the identity, i.e. the MR rescaled to the CT range
   through the same intensity mappings (MR background -> air, the MR's 99.5th percentile -> the
   top of the CT window).
-- ``linear``: the best linear rescaling ``a * MR + b`` of each test case, fitted by least squares
-  on that case's own body voxels (an optimistic bound for any global intensity rescaling).
+- ``oracle-linear``: the best linear rescaling ``a * MR + b`` of each test case, fitted by least
+  squares on that case's own body voxels *and its own CT*: an oracle no user can run, an upper
+  bound for any linear map.
 
 CT is compared in Hounsfield units inside the CT window (values outside it are clipped, as the
 network output is); other targets in the network range [-1, 1].
@@ -21,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,8 +86,64 @@ def _modality(dataset: Any, name: str) -> str:
     return name
 
 
+#: method names in report order, with the label printed next to them
+METHODS = {"model": "the model", "global-linear": "global linear map (fitted on training cases)",
+           "per-tissue": "per-tissue intensity map (fitted on training cases)",
+           "identity": "identity (MR rescaled)",
+           "oracle-linear": "oracle (linear, fitted on the test case's own CT)"}
+
+
+def _pair(translator: Any, case: dict[str, Any], src: str, dst: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(source network range, reference in target units, body mask)`` of one paired case."""
+    from medgan.families._translation.checks import check_input, check_window
+
+    names = list(case["meta"]["modalities"])
+    for name in (src, dst):
+        if name not in names:
+            raise DataError(case["id"], f"has no channel {name!r} (channels: {names})")
+    check_input(translator.source, case["image"][names.index(src)], case["id"], src)
+    x = translator.source.to_network(case["image"][names.index(src)])
+    real = case["image"][names.index(dst)]
+    check_window(translator.target, real, case["id"])
+    if isinstance(translator.target, CTWindow):
+        reference = np.clip(real.astype(np.float64), translator.target.low, translator.target.high)
+        return x, reference, body_mask(reference, BODY_HU)
+    reference = translator.target.to_network(real).astype(np.float64)
+    return x, reference, body_mask(reference, BODY_NETWORK)
+
+
+def unit_of(translator: Any) -> str:
+    """``"HU"`` when the translator's target is a CT window, else ``"network range"``."""
+    return "HU" if isinstance(translator.target, CTWindow) else "network range"
+
+
+def training_pairs(translator: Any, dataset: Any, train_cases: Sequence[str], source: str | None = None,
+                   target: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(source network range, reference in target units, body mask)`` of each training case."""
+    src = _modality(dataset, source or translator.source_modality)
+    dst = _modality(dataset, target or translator.target_modality)
+    for case_id in train_cases:
+        yield _pair(translator, dataset.load(case_id), src, dst)
+
+
+def fit_translation_baselines(translator: Any, dataset: Any, train_cases: Sequence[str], source: str | None = None,
+                              target: str | None = None) -> Any:
+    """The global-linear and per-tissue maps fitted on ``train_cases`` of ``dataset`` only.
+
+    Returns:
+        :class:`medgan.metrics.translation_baselines.IntensityBaselines`.
+    """
+    from medgan.metrics.translation_baselines import fit_baselines
+
+    window = translator.target
+    clip = (window.low, window.high) if isinstance(window, CTWindow) else (-1.0, 1.0)
+    return fit_baselines(training_pairs(translator, dataset, train_cases, source, target), clip=clip)
+
+
 def evaluate_translator(translator: Any, dataset: Any, cases: Sequence[str], source: str | None = None,
-                        target: str | None = None, keep: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                        target: str | None = None, keep: dict[str, Any] | None = None,
+                        baselines: Any = None, inspect: Callable[[dict[str, Any]], None] | None = None
+                        ) -> list[dict[str, Any]]:
     """Translate each case and compare it with its real target.
 
     Args:
@@ -93,10 +152,14 @@ def evaluate_translator(translator: Any, dataset: Any, cases: Sequence[str], sou
         cases: the case ids to evaluate (held-out cases: the caller checks that).
         source, target: modality names in ``dataset`` (default: the translator's).
         keep: if given, filled with the arrays of the first case for a figure
-            (``source``, ``prediction``, ``reference``, ``id``).
+            (``source``, ``prediction``, ``reference``, ``id``, ``label``, ``mask``).
+        baselines: maps fitted on training cases (:func:`fit_translation_baselines`); their rows
+            are added when given.
+        inspect: called with each case's arrays (those of ``keep``), e.g. for the lesion checks.
 
     Returns:
-        One row per case and method (``model``, ``identity``, ``linear``):
+        One row per case and method (:data:`METHODS`: ``model``, [``global-linear``,
+        ``per-tissue``], ``identity``, ``oracle-linear``):
         ``{"case", "method", "mae", "psnr", "ssim", "unit"}``.
     """
     src = _modality(dataset, source or translator.source_modality)
@@ -106,27 +169,31 @@ def evaluate_translator(translator: Any, dataset: Any, cases: Sequence[str], sou
     for case_id in cases:
         case = dataset.load(case_id)
         names = list(case["meta"]["modalities"])
-        mr, real = case["image"][names.index(src)], case["image"][names.index(dst)]
-        x = translator.source.to_network(mr)[None]
-        predicted = translator.translate_network(x)[0]
+        mr = case["image"][names.index(src)]
+        x, reference, mask = _pair(translator, case, src, dst)
+        predicted = translator.translate_network(x[None])[0]
         if ct:
             window: CTWindow = translator.target
-            reference = np.clip(real.astype(np.float64), window.low, window.high)
-            outputs = {"model": window.to_units(predicted), "identity": window.to_units(x[0])}
-            mask, data_range, unit = body_mask(reference, BODY_HU), window.high - window.low, "HU"
+            outputs = {"model": window.to_units(predicted)}
+            data_range, unit, low, high = window.high - window.low, "HU", window.low, window.high
         else:
-            reference = translator.target.to_network(real).astype(np.float64)
-            outputs = {"model": predicted, "identity": x[0]}
-            mask, data_range, unit = body_mask(reference, BODY_NETWORK), 2.0, "network range"
-        outputs["linear"] = linear_fit(mr, reference, mask)
-        if ct:
-            outputs["linear"] = np.clip(outputs["linear"], translator.target.low, translator.target.high)
+            outputs = {"model": predicted}
+            data_range, unit, low, high = 2.0, "network range", -1.0, 1.0
+        if baselines is not None:
+            outputs["global-linear"] = baselines.global_linear(x)
+            outputs["per-tissue"] = baselines.per_tissue(x)
+        outputs["identity"] = window.to_units(x) if ct else x
+        outputs["oracle-linear"] = np.clip(linear_fit(mr, reference, mask), low, high)
         for method, prediction in outputs.items():
             rows.append({"case": case_id, "method": method, **masked_metrics(prediction, reference, mask, data_range),
                          "unit": unit})
+        arrays = {"source": np.asarray(mr), "prediction": outputs["model"], "reference": reference, "id": case_id,
+                  "unit": unit, "source_modality": src, "target_modality": dst, "mask": mask,
+                  "label": case.get("label"), "spacing": case["meta"].get("spacing")}
+        if inspect is not None:
+            inspect(arrays)
         if keep is not None and not keep:
-            keep.update(source=np.asarray(mr), prediction=outputs["model"], reference=reference, id=case_id,
-                        unit=unit, source_modality=src, target_modality=dst, mask=mask)
+            keep.update(arrays)
     return rows
 
 
@@ -137,7 +204,7 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> Any:
     frame = pd.DataFrame(rows)
     if frame.empty:
         raise DataError("evaluation", "no rows to summarise")
-    order = {"model": 0, "identity": 1, "linear": 2}
+    order = {m: i for i, m in enumerate(METHODS)}
     stats = frame.groupby("method")[["mae", "psnr", "ssim"]].agg(["mean", "std"])
     stats = stats.loc[sorted(stats.index, key=lambda m: order.get(m, 9))]
     stats.columns = [f"{metric}_{what}" for metric, what in stats.columns]

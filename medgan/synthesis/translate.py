@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from medgan.errors import ConfigError, DataError
+from medgan.families._translation.checks import check_input, refuse_other_modality
 from medgan.registry import GAN_FAMILIES
 from medgan.training.run import load_run
 
@@ -71,13 +72,9 @@ def translate_case(case: dict[str, Any], translator: Any, modality: str | None =
     """
     meta = case["meta"]
     names = list(meta.get("modalities") or [])
-    channel = modality or translator.source_modality
-    if channel not in names:
-        if modality is None and len(names) == 1:
-            channel = names[0]
-        else:
-            raise DataError(case["id"], f"has no channel {channel!r} to translate (channels: {names})")
+    channel = _input_channel(names, translator, modality, case["id"])
     index = names.index(channel)
+    check_input(translator.source, case["image"][index], case["id"], channel)
     translated = translator.translate_array(case["image"][index]).astype(np.float32)
     storage = list(meta.get("source", {}).get("storage") or [{"dtype": meta.get("dtype")}] * len(names))
     new_storage = {"dtype": translator.target.dtype, "scl_slope": None, "scl_inter": None, "channels": 1}
@@ -104,6 +101,22 @@ def translate_case(case: dict[str, Any], translator: Any, modality: str | None =
     return out
 
 
+def _input_channel(names: Sequence[str], translator: Any, modality: str | None, where: Any) -> str:
+    """The channel to translate: ``modality``, else the run's source, else the only channel when it is
+    not recognisably another modality.
+
+    Raises:
+        DataError: the channel is missing, or the only channel is another modality than the run's source.
+    """
+    channel = modality or translator.source_modality
+    if channel in names:
+        return channel
+    if modality is None and len(names) == 1:
+        refuse_other_modality(names[0], translator.source_modality, where)
+        return names[0]
+    raise DataError(where, f"has no channel {channel!r} to translate (channels: {list(names)})")
+
+
 def _output_description(dataset: Any, modalities: Sequence[str]) -> dict[str, Any]:
     """The source ``dataset.json`` with its channel names replaced by the output's."""
     description = copy.deepcopy(dataset.description)
@@ -128,6 +141,12 @@ def translate_dataset(translator: Any, dataset: Any, out: str | Path, modality: 
 
     if not dataset.cases:
         raise DataError(dataset.root, "dataset has no cases")
+    for ref in dataset.cases:  # every case has the channel, before anything is written
+        _input_channel(list(ref.modalities), translator, modality, dataset.root / ref.id)
+    first = dataset.load(dataset.cases[0])
+    names0 = list(first["meta"]["modalities"])
+    channel = _input_channel(names0, translator, modality, first["id"])
+    check_input(translator.source, first["image"][names0.index(channel)], first["id"], channel)
     first_names = list(dataset.cases[0].modalities)
     if keep_channels:
         names = first_names if translator.target_modality in first_names else first_names + [translator.target_modality]
@@ -180,6 +199,7 @@ def translate_path(run_dir: str | Path, source: str | Path, out: str | Path, dir
         if array.shape[0] != 1:
             raise DataError(source, f"has {array.shape[0]} channels; translate a single-channel image "
                                     "(or give the dataset and --modality)")
+        check_input(translator.source, array[0], source)
         result = translator.translate_array(array[0])[None]
         write_image(out, result.astype(np.float32), {**meta, "dtype": translator.target.dtype,
                                                     "scl_slope": None, "scl_inter": None})

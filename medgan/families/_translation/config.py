@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,7 +73,12 @@ class TranslationDataConfig:
         patch_size: edge of the training crops (default: the in-plane size rounded up to what the
             generator needs, at most 256 in 2D and 64 in 3D).
         flip: random left-right flips (the papers' only augmentation besides the crop).
+        disjoint: CycleGAN only: domain A is read from one half of the training cases and domain B
+            from the other half (:func:`disjoint_halves`), so no case's anatomy is seen in both
+            domains (the unpaired setting of Hammami et al. 2020); both domains must come from one
+            dataset (or one list of in-memory cases).
         n_cases_a, n_cases_b: number of training volumes found (resolved).
+        cases_a, cases_b: with ``disjoint``, the case ids of each domain (resolved).
     """
 
     a: DomainConfig = field(default_factory=DomainConfig)
@@ -83,8 +88,23 @@ class TranslationDataConfig:
     spatial_dims: Literal[2, 3] = 2
     patch_size: int | None = None
     flip: bool = True
+    disjoint: bool = False
     n_cases_a: int | None = None
     n_cases_b: int | None = None
+    cases_a: list[str] | None = None
+    cases_b: list[str] | None = None
+
+
+def disjoint_halves(case_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Two disjoint halves of ``case_ids``: sorted, then alternately to A and B (A gets the extra one).
+
+    Raises:
+        ConfigError: fewer than two cases.
+    """
+    ordered = sorted(case_ids)
+    if len(ordered) < 2:
+        raise ConfigError(f"data.disjoint needs at least 2 training cases, found {len(ordered)}")
+    return ordered[0::2], ordered[1::2]
 
 
 def parse_window(value: str) -> tuple[float, float]:

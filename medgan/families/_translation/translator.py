@@ -120,17 +120,26 @@ def network_volumes(data: Any, cases: Sequence[dict[str, Any]], channels: CaseCh
                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Both domains' channels of in-memory ``cases`` in the network range, ``(1, X, Y[, Z])`` each.
 
-    The domains' intensity references are fitted on these cases when not set (in place).
+    The domains' intensity references are fitted on these cases when not set (in place). With
+    ``data.disjoint``, domain A takes one half of the cases and B the other (recorded in
+    ``data.cases_a``/``cases_b``).
 
     Raises:
         ConfigError: a domain names no modality.
     """
     channels = channels or CaseChannels()
+    per_domain = [list(cases), list(cases)]
+    if getattr(data, "disjoint", False):
+        from medgan.families._translation.config import disjoint_halves
+
+        by_id = {str(c.get("id", i)): c for i, c in enumerate(cases)}
+        data.cases_a, data.cases_b = disjoint_halves(list(by_id))
+        per_domain = [[by_id[i] for i in data.cases_a], [by_id[i] for i in data.cases_b]]
     out = []
-    for domain in (data.a, data.b):
+    for domain, domain_cases in zip((data.a, data.b), per_domain):
         if not domain.modality:
             raise ConfigError("translation on in-memory cases: data.a.modality and data.b.modality must be set")
-        raw = [channels(c, domain.modality) for c in cases]
+        raw = [channels(c, domain.modality) for c in domain_cases]
         if domain.intensity.reference is None:
             domain.intensity.reference = fit_reference(domain.intensity, domain.modality, raw)
         scale = make_scale(domain.intensity, domain.modality)

@@ -86,6 +86,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-b", required=True, metavar="DATASET_OR_MODALITY",
                         help="domain B (e.g. CT), likewise")
     parser.add_argument("--data", type=Path, help="dataset holding both domains as modalities")
+    parser.add_argument("--disjoint-domains", action="store_true",
+                        help="read domain A from one half of the training cases and B from the other "
+                             "(no case in both: the unpaired setting; data.disjoint)")
     add_common_arguments(parser)
 
 
@@ -96,6 +99,8 @@ def apply_train_arguments(args: argparse.Namespace, config: CycleGANConfig) -> C
         domain = getattr(data, which)
         domain.path, domain.modality = parsed.path, parsed.modality
     apply_common_arguments(args, data)
+    if getattr(args, "disjoint_domains", False):
+        data.disjoint = True
     return config
 
 

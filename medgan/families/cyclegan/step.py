@@ -11,10 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgan.families._translation.config import half_run_schedule
-from medgan.families._translation.data import CropSampler, default_patch_size, load_domain, local_batch_size
+from medgan.errors import ConfigError
+from medgan.families._translation.config import disjoint_halves, half_run_schedule
+from medgan.families._translation.data import (
+    CropSampler,
+    default_patch_size,
+    load_domain,
+    local_batch_size,
+    select_cases,
+)
 from medgan.families._translation.pool import ImagePool
 from medgan.families.cyclegan import CycleGANConfig
+from medgan.io.datasets import load_dataset
 from medgan.models.translation import PatchDiscriminator, ResnetGenerator
 from medgan.training.losses import AdversarialLoss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
@@ -47,7 +55,15 @@ class CycleGANStep(GANStep):
                  volumes: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> None:
         self.config = config
         data = config.data
-        if volumes is None:
+        if volumes is None and data.disjoint:
+            if data.a.path != data.b.path:
+                raise ConfigError("cyclegan: data.disjoint splits one dataset's cases; domains A and B come from "
+                                  f"different datasets ({data.a.path}, {data.b.path}), which are disjoint already")
+            ids = select_cases(load_dataset(data.a.path), data.cases, data.exclude_cases)
+            data.cases_a, data.cases_b = disjoint_halves(ids)
+            vol_a, _, _ = load_domain(data.a, data.cases_a, [])
+            vol_b, _, _ = load_domain(data.b, data.cases_b, [])
+        elif volumes is None:
             vol_a, _, _ = load_domain(data.a, data.cases, data.exclude_cases)
             vol_b, _, _ = load_domain(data.b, data.cases, data.exclude_cases)
         else:

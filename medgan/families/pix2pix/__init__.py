@@ -86,6 +86,8 @@ def build(config: Pix2PixConfig, rank: int, world_size: int, cases: list[dict[st
     """The step object: trained on the dataset's co-registered pairs, or on those of in-memory ``cases``."""
     from medgan.families.pix2pix.step import Pix2PixStep
 
+    if config.data.disjoint:
+        raise ConfigError("pix2pix: data.disjoint is for CycleGAN; pix2pix learns from paired cases")
     if cases is not None:
         import numpy as np
 
@@ -124,7 +126,7 @@ def sampler(run: Any) -> Any:
 
 
 #: the benchmark budget: the cyclegan stage's, for co-registered pairs (small U-Net, 2D slices); a
-#: batch of 4 as in ``pipelines/translation/pix2pix-sample-cpu.yaml`` (batch norm at the U-Net's
+#: batch of 4 (batch norm at the U-Net's
 #: innermost 1x1 level needs more than one value per channel)
 PRESET = {
     "train": {"steps": 300, "batch_size": 4, "n_samples": 4},
