@@ -48,7 +48,7 @@ def test_copy_paste_arm_adds_as_many_cases_from_the_training_set_and_is_gated(tm
     assert (folder / "montage.png").stat().st_size > 10_000
     write_report(out)
     report = (out / "report.md").read_text()
-    assert "## Realism gate of the synthesis stages" in report and "copy-paste_k0_n7_s0/montage.png" in report
+    assert "## Gates of the synthesis stages" in report and "copy-paste_k0_n7_s0/montage.png" in report
 
 
 def test_failed_stage_is_refused_before_training_unless_allowed_then_flagged(tmp_path: Path) -> None:
@@ -68,5 +68,5 @@ def test_failed_stage_is_refused_before_training_unless_allowed_then_flagged(tmp
     write_report(out)
     summary, report = (out / "summary.md").read_text(), (out / "report.md").read_text()
     flagged = [line for line in report.splitlines() if line.startswith("| ") and "| gan" in line]
-    assert flagged and all("⚠ failed realism gate" in line for line in flagged)
-    assert "gan ×1 ⚠ failed realism gate" in summary
+    assert flagged and all("⚠ failed synthesis gate" in line for line in flagged)
+    assert "gan ×1 ⚠ failed synthesis gate" in summary

@@ -134,8 +134,9 @@ def arm_label(arm: str, ratio: float) -> str:
     return arm if not ratio else f"{arm} ×{ratio:g}"
 
 
-#: appended to the label of an arm whose synthesis stage failed the realism gate (allow_failed_gate)
-GATE_FLAG = " ⚠ failed realism gate"
+#: appended to the label of an arm whose synthesis stage failed its gate (the realism gate, or the
+#: translation checks for a translation stage) and ran because of allow_failed_gate
+GATE_FLAG = " ⚠ failed synthesis gate"
 
 
 def failed_gate(run: Run, arm: str) -> bool:
@@ -466,9 +467,11 @@ def realism_section(run_dir: Path) -> list[str]:
     folders = sorted(p.parent for p in (run_dir / "synthetic").glob("*/realism.md"))
     if not folders:
         return []
-    lines = ["## Realism gate of the synthesis stages", "",
+    lines = ["## Gates of the synthesis stages", "",
              "Each stage's synthetic cases against the real training cases it was fitted on, before any "
-             "downstream training (`medgan.metrics.realism`). A failed stage is refused unless the pipeline "
+             "downstream training: the realism gate (`medgan.metrics.realism`) for lesion synthesis, the "
+             "lesion-preservation and HU checks (`medgan.metrics.translation_checks`) for translation. "
+             "A failed stage is refused unless the pipeline "
              f"sets `synthesis: {{allow_failed_gate: true}}`; its arm is then marked \"{GATE_FLAG.strip()}\" "
              "in every table.", ""]
     for folder in folders:
