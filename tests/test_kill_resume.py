@@ -59,6 +59,13 @@ def test_training_killed_with_sigkill_resumes_identically(family: str, tmp_path:
         assert main(command) == 0
     finally:
         torch.set_num_threads(threads)
-    print(family, outcome)
     assert outcome.kills or outcome.finished_early, outcome
     assert training_differences(tmp_path / "reference", run) == []
+
+
+def test_the_comparison_sees_a_run_that_differs(tmp_path: Path) -> None:
+    """Another seed gives other weights, losses and samples: the comparison above can fail."""
+    assert main(_command("lesion-gan", tmp_path, tmp_path / "a")) == 0
+    assert main([*_command("lesion-gan", tmp_path, tmp_path / "b"), "--seed", "1"]) == 0
+    problems = training_differences(tmp_path / "a", tmp_path / "b")
+    assert any("networks.safetensors" in p for p in problems) and "stats.jsonl differs" in problems, problems

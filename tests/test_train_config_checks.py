@@ -44,7 +44,7 @@ CASES = [  # (family, data of, extra arguments, config settings, what the line m
     ("pggan", "pggan", ["--resolution", "16", "--channels", "t1n"], {"data": {"data_shape": [4, 4, 4]}},
      "data.data_shape: [4, 4, 4] but the training cases are 56x64x56"),
     ("cyclegan", "cyclegan", ["--domain-a", "t1n", "--domain-b", "ct", "--spatial-dims", "3", "--patch-size", "64"],
-     {}, "data.patch_size: 64 is larger than the data (largest 3D extent 24 voxels); give at most 24"),
+     {}, "data.patch_size: 64 is larger than the data (largest 3D extent 24 voxels); give at most 32"),
     ("cyclegan", "cyclegan", ["--domain-a", "t1n", "--domain-b", "ct", "--patch-size", "6"], {},
      "data.patch_size: 6 must be a positive multiple of 4"),
     ("pix2pix", "cyclegan", ["--source", "t1n", "--target", "ct", "--patch-size", "128"], {},

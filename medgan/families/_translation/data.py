@@ -104,16 +104,18 @@ def default_patch_size(volumes: Sequence[np.ndarray], spatial_dims: int, divisor
 def check_patch_size(family: str, volumes: Sequence[np.ndarray], spatial_dims: int, patch_size: int,
                      divisor: int, power_of_two: bool) -> None:
     """A given ``data.patch_size``: positive, a multiple of ``divisor``, and no larger than the data's
-    largest extent rounded up to what the generator takes (a larger crop would be padding only).
+    largest extent rounded up to what the generator takes or to a power of two (a larger crop would
+    be padding only).
 
     Raises:
         ConfigError: naming ``data.patch_size``.
     """
     if patch_size < 1 or patch_size % divisor:
         raise ConfigError(f"data.patch_size: {patch_size} must be a positive multiple of {divisor} for {family}")
-    limit = default_patch_size(volumes, spatial_dims, divisor, power_of_two, capped=False)
+    extent = max(max(v.shape[1:3] if spatial_dims == 2 else v.shape[1:]) for v in volumes)
+    limit = max(default_patch_size(volumes, spatial_dims, divisor, power_of_two, capped=False),
+                1 << max(0, int(extent - 1).bit_length()))
     if patch_size > limit:
-        extent = max(max(v.shape[1:3] if spatial_dims == 2 else v.shape[1:]) for v in volumes)
         raise ConfigError(f"data.patch_size: {patch_size} is larger than the data (largest {spatial_dims}D extent "
                           f"{extent} voxels); give at most {limit}")
 
