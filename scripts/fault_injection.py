@@ -219,7 +219,7 @@ def _run_to_end(command: list[str]) -> None:
 def kill_train(work: Path, families: list[str], trials: int, kills: int, steps: int, rng: random.Random) -> list[bool]:
     """``medgan train FAMILY`` killed ``kills`` times per trial, resumed, compared with an uninterrupted run."""
     from tests.family_runs import recipe
-    from tests.kill_resume import kill_at_random, logged_steps, training_differences
+    from tests.kill_resume import kill_at_random, logged_steps, newest_checkpoint, training_differences
 
     results, rows = [], []
     for family in families:
@@ -230,7 +230,8 @@ def kill_train(work: Path, families: list[str], trials: int, kills: int, steps: 
         for trial in range(trials):
             run = work / family / f"run{trial}"
             command = ["train", family, *args, "--out", str(run), "--resume"]
-            outcome = kill_at_random(functools.partial(_python_medgan, command), run, logged_steps, steps, kills, rng)
+            outcome = kill_at_random(functools.partial(_python_medgan, command), run, logged_steps, steps, kills, rng,
+                                     resumes_from=newest_checkpoint)
             _run_to_end(command)
             problems = training_differences(reference, run)
             n_kills += len(outcome.kills)

@@ -1,8 +1,8 @@
 """kill -9 at random points, then resume: shared by ``tests/test_kill_resume.py`` (a forked process) and
 ``scripts/fault_injection.py kill-train`` / ``kill-benchmark`` (a fresh ``python -m medgan`` process).
 
-A trial starts the command, waits until the process holds the run folder's lock (a resumed process
-has then also cut ``stats.jsonl`` back to its checkpoint), waits a random number of logged steps (or
+A trial starts the command, waits until the process holds the run folder's lock (and, for a
+training run, has cut ``stats.jsonl`` back to its newest checkpoint), waits a random number of logged steps (or
 finished benchmark cells), optionally until a checkpoint is being written, and sends SIGKILL; after
 ``kills`` such kills the command runs to the end, and the run folder must equal an uninterrupted run's.
 """
@@ -65,7 +65,8 @@ def _writing(run: Path) -> bool:
 
 
 def kill_at_random(start: Callable[[], Process], run: Path, progress: Callable[[Path], int], total: int,
-                   kills: int, rng: random.Random, timeout: float = 900) -> Outcome:
+                   kills: int, rng: random.Random, resumes_from: Callable[[Path], int] | None = None,
+                   timeout: float = 900) -> Outcome:
     """Start and SIGKILL ``kills`` times at random progress points, leaving ``run`` as the kills left it.
 
     Args:
@@ -75,6 +76,8 @@ def kill_at_random(start: Callable[[], Process], run: Path, progress: Callable[[
         total: the units of an uninterrupted run.
         kills: how many processes to kill.
         rng: draws the kill points, and whether to wait for a checkpoint write.
+        resumes_from: where a rerun continues from (a training run: its newest checkpoint's step);
+            progress beyond it is what the killed process did and the rerun cuts back first.
     """
     outcome = Outcome()
     for _ in range(kills):
@@ -85,6 +88,10 @@ def kill_at_random(start: Callable[[], Process], run: Path, progress: Callable[[
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{run}: the process never took the lock")
         done = progress(run)
+        if resumes_from is not None:
+            done = resumes_from(run)
+            while process.poll() is None and progress(run) > done:  # not yet cut back to the checkpoint
+                time.sleep(0.002)
         if done >= total:
             process.kill()
             process.poll()
@@ -105,6 +112,14 @@ def kill_at_random(start: Callable[[], Process], run: Path, progress: Callable[[
             time.sleep(0.002)
         outcome.kills.append(hit)
     return outcome
+
+
+def newest_checkpoint(run: Path) -> int:
+    """Step of the run's newest complete checkpoint (0: none)."""
+    from medgan.training.checkpoint import list_checkpoints
+
+    found = list_checkpoints(run / "checkpoints")
+    return int(found[-1].name.split("-")[1]) if found else 0
 
 
 def logged_steps(run: Path) -> int:

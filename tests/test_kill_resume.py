@@ -16,7 +16,7 @@ import torch
 
 from medgan.cli import main
 from tests.family_runs import RECIPES, recipe
-from tests.kill_resume import kill_at_random, logged_steps, training_differences
+from tests.kill_resume import kill_at_random, logged_steps, newest_checkpoint, training_differences
 
 STEPS = 8
 
@@ -55,7 +55,7 @@ def test_training_killed_with_sigkill_resumes_identically(family: str, tmp_path:
         run = tmp_path / "run"
         command = [*_command(family, tmp_path, run), "--resume"]
         outcome = kill_at_random(lambda: Forked(command), run, logged_steps, STEPS, kills=1,
-                                 rng=random.Random(family))
+                                 rng=random.Random(family), resumes_from=newest_checkpoint)
         assert main(command) == 0
     finally:
         torch.set_num_threads(threads)
