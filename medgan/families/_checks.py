@@ -77,8 +77,3 @@ def check_values(key: str, given: Sequence[int] | None, found: Sequence[int], wh
         raise ConfigError(f"{key}: the training data also holds {what} {extra[0]}, which {list(given)} leaves out "
                           f"(it has {listed})")
 
-
-def check_count(key: str, given: int | None, found: int, what: str = "channels") -> None:
-    """A count the config names (``None``/0: not given) must equal the data's."""
-    if given and int(given) != found:
-        raise ConfigError(f"{key}: {given} {what} but the data has {found}")
