@@ -1,6 +1,8 @@
-"""Long fault-injection runs for the io and augment layer (the fast versions are in tests/).
+"""Long fault-injection runs (the fast versions are in tests/).
 
     python scripts/fault_injection.py --kills 20 --races 5 --headers 2000 [--cases 6] [--shape 48 48 40]
+    python scripts/fault_injection.py kill-train --family all [--kills 3] [--trials 2] [--steps 12]
+    python scripts/fault_injection.py kill-benchmark [--kills 3] [--trials 2]
 
 - kills: ``medgan augment`` killed with SIGKILL at a uniformly random time within the writing window
   of an uninterrupted run (odd trials: the first moment after that time at which an atomic write is
@@ -12,12 +14,23 @@
 - headers: random header perturbations (hypothesis, not derandomized) of a small NIfTI read by
   ``medgan.io.read_image``: read as nibabel reads it with a consistent geometry, or refused in one line.
 
-Prints one line per trial and a summary; exits 1 if any trial failed.
+- kill-train: ``medgan train FAMILY`` (tiny runs of every built-in family, ``tests/family_runs.py``,
+  checkpointing every 3 steps) killed with SIGKILL ``--kills`` times at random logged steps (half of
+  them at the next checkpoint write), each time rerun with ``--resume`` in a fresh interpreter, then
+  run to the end; every checkpoint, ``stats.jsonl`` (without timings), the sample grids and
+  ``config.yaml`` must equal an uninterrupted run's bit for bit.
+- kill-benchmark: ``medgan benchmark`` on the ``--quick`` form of ``lesion_2d_frid_adar.yaml`` with
+  two seeds (6 cells, 2 GAN stages) killed the same way at random numbers of finished cells, rerun,
+  then run to the end; every cell's per-case metrics and validation log, ``results.csv``, the split
+  and every synthetic case must equal an uninterrupted run's.
+
+Prints one line per trial and a summary (kill-train/kill-benchmark: a table); exits 1 if any trial failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -192,7 +205,124 @@ def headers(work: Path, n: int) -> list[bool]:
     return [ok]
 
 
+def _python_medgan(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "medgan", *command], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _run_to_end(command: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "medgan", *command], env=ENV, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"medgan {' '.join(command)} failed: {done.stderr.strip()[-400:]}")
+
+
+def kill_train(work: Path, families: list[str], trials: int, kills: int, steps: int, rng: random.Random) -> list[bool]:
+    """``medgan train FAMILY`` killed ``kills`` times per trial, resumed, compared with an uninterrupted run."""
+    from tests.family_runs import recipe
+    from tests.kill_resume import kill_at_random, logged_steps, newest_checkpoint, training_differences
+
+    results, rows = [], []
+    for family in families:
+        args = [*recipe(family, work / family), "--steps", str(steps)]
+        reference = work / family / "reference"
+        _run_to_end(["train", family, *args, "--out", str(reference)])
+        n_kills, n_mid, points, same = 0, 0, [], True
+        for trial in range(trials):
+            run = work / family / f"run{trial}"
+            command = ["train", family, *args, "--out", str(run), "--resume"]
+            outcome = kill_at_random(functools.partial(_python_medgan, command), run, logged_steps, steps, kills, rng,
+                                     resumes_from=newest_checkpoint)
+            _run_to_end(command)
+            problems = training_differences(reference, run)
+            n_kills += len(outcome.kills)
+            n_mid += sum(mid for _, mid in outcome.kills)
+            points += [str(step) for step, _ in outcome.kills]
+            print(f"{family} trial {trial}: killed at steps {[s for s, _ in outcome.kills]} (mid-write "
+                  f"{[m for _, m in outcome.kills]}), {outcome.finished_early} ended before the kill; "
+                  f"{'identical' if not problems else 'DIFFERENT: ' + '; '.join(problems[:3])}", flush=True)
+            same = same and not problems
+            results.append(not problems)
+            shutil.rmtree(run, ignore_errors=True)
+        rows.append((family, trials, n_kills, n_mid, ",".join(points), same))
+    _print_table(rows, f"logged steps (of {steps})")
+    return results
+
+
+def kill_benchmark(work: Path, trials: int, kills: int, rng: random.Random) -> list[bool]:
+    """``medgan benchmark --quick`` killed ``kills`` times per trial mid-grid, rerun, compared."""
+    from tests.kill_resume import benchmark_differences, finished_cells, kill_at_random
+
+    source = (REPO / "pipelines" / "lesion_2d_frid_adar.yaml").read_text()
+    pipeline = work / "pipeline.yaml"
+    text = source.replace("../sample_data/lesions2d", str(REPO / "sample_data" / "lesions2d"))
+    text = text.replace("ratios: [1.0], seeds: [0], folds: [0]}", "ratios: [1.0], seeds: [0, 1], folds: [0]}")
+    if "seeds: [0, 1]" not in text:
+        raise SystemExit("lesion_2d_frid_adar.yaml's quick grid changed; update kill_benchmark")
+    pipeline.write_text(text)
+    reference = work / "reference"
+    _run_to_end(["benchmark", str(pipeline), "--quick", "--out", str(reference)])
+    total = finished_cells(reference)
+    results, n_kills, n_mid, points, same = [], 0, 0, [], True
+    for trial in range(trials):
+        out = work / f"run{trial}"
+        command = ["benchmark", str(pipeline), "--quick", "--out", str(out)]
+        outcome = kill_at_random(functools.partial(_python_medgan, command), out, finished_cells, total, kills, rng)
+        _run_to_end(command)
+        problems = benchmark_differences(reference, out)
+        n_kills += len(outcome.kills)
+        n_mid += sum(mid for _, mid in outcome.kills)
+        points += [str(cells) for cells, _ in outcome.kills]
+        print(f"benchmark trial {trial}: killed after {[c for c, _ in outcome.kills]} of {total} cells (mid-write "
+              f"{[m for _, m in outcome.kills]}), {outcome.finished_early} ended before the kill; "
+              f"{'identical' if not problems else 'DIFFERENT: ' + '; '.join(problems[:3])}", flush=True)
+        same = same and not problems
+        results.append(not problems)
+        shutil.rmtree(out, ignore_errors=True)
+    _print_table([("benchmark (lesion_2d_frid_adar --quick, 2 seeds)", trials, n_kills, n_mid, ",".join(points), same)],
+                 f"finished cells (of {total})")
+    return results
+
+
+def _print_table(rows: list[tuple[str, int, int, int, str, bool]], unit: str) -> None:
+    print(f"\n| run | trials | kills (mid-write) | {unit} at the kills | identical after resume |")
+    print("|---|---|---|---|---|")
+    for name, trials, kills, mid, points, same in rows:
+        print(f"| {name} | {trials} | {kills} ({mid}) | {points} | {'yes' if same else 'NO'} |")
+
+
+def kill_main(argv: list[str]) -> int:
+    """``kill-train`` and ``kill-benchmark``."""
+    from tests.family_runs import RECIPES
+
+    parser = argparse.ArgumentParser(prog="fault_injection.py " + argv[0])
+    if argv[0] == "kill-train":
+        parser.add_argument("--family", default="all", help=f"all, or one of {', '.join(RECIPES)}")
+        parser.add_argument("--steps", type=int, default=12, help="training steps (default 12)")
+    parser.add_argument("--trials", type=int, default=2, help="killed runs per family (default 2)")
+    parser.add_argument("--kills", type=int, default=3, help="kills per trial (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill points (default 0)")
+    parser.add_argument("--work", type=Path, help="work folder (default: a temporary folder, removed)")
+    args = parser.parse_args(argv[1:])
+    work = args.work or Path(tempfile.mkdtemp(prefix="medgan-kills-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started, rng = time.perf_counter(), random.Random(args.seed)
+    try:
+        if argv[0] == "kill-train":
+            families = list(RECIPES) if args.family == "all" else [args.family]
+            results = kill_train(work, families, args.trials, args.kills, args.steps, rng)
+        else:
+            results = kill_benchmark(work, args.trials, args.kills, rng)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    failed = results.count(False)
+    print(f"{len(results) - failed}/{len(results)} trials identical in {(time.perf_counter() - started) / 60:.1f} min")
+    return 1 if failed else 0
+
+
 def main() -> int:
+    if sys.argv[1:2] in (["kill-train"], ["kill-benchmark"]):
+        return kill_main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=20, help="kill -9 trials (default 20)")
     parser.add_argument("--races", type=int, default=5, help="two-writer trials (default 5)")

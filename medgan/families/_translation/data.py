@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medgan.errors import DataError
+from medgan.errors import ConfigError, DataError
 from medgan.families._translation.checks import check_window
 from medgan.families._translation.config import DomainConfig
 from medgan.io.datasets import Dataset, load_dataset
@@ -91,16 +91,36 @@ def round_up(value: int, multiple: int) -> int:
     return -(-int(value) // multiple) * multiple
 
 
-def default_patch_size(volumes: Sequence[np.ndarray], spatial_dims: int, divisor: int, power_of_two: bool) -> int:
+def default_patch_size(volumes: Sequence[np.ndarray], spatial_dims: int, divisor: int, power_of_two: bool,
+                       capped: bool = True) -> int:
     """Crop edge: the largest in-plane (2D) or spatial (3D) extent, rounded up for the generator,
-    capped at 256 (2D) / 64 (3D)."""
+    capped at 256 (2D) / 64 (3D) unless ``capped`` is false."""
     extent = max(max(v.shape[1:3] if spatial_dims == 2 else v.shape[1:]) for v in volumes)
-    cap = 256 if spatial_dims == 2 else 64
+    cap = (256 if spatial_dims == 2 else 64) if capped else extent * 2 + divisor
     if power_of_two:
         size = 1 << max(0, int(extent - 1).bit_length())
     else:
         size = round_up(extent, divisor)
     return int(min(cap, max(size, divisor)))
+
+
+def check_patch_size(family: str, volumes: Sequence[np.ndarray], spatial_dims: int, patch_size: int,
+                     divisor: int, power_of_two: bool) -> None:
+    """A given ``data.patch_size``: positive, a multiple of ``divisor``, and no larger than the data's
+    largest extent rounded up to what the generator takes or to a power of two (a larger crop would
+    be padding only).
+
+    Raises:
+        ConfigError: naming ``data.patch_size``.
+    """
+    if patch_size < 1 or patch_size % divisor:
+        raise ConfigError(f"data.patch_size: {patch_size} must be a positive multiple of {divisor} for {family}")
+    extent = max(max(v.shape[1:3] if spatial_dims == 2 else v.shape[1:]) for v in volumes)
+    limit = max(default_patch_size(volumes, spatial_dims, divisor, power_of_two, capped=False),
+                1 << max(0, int(extent - 1).bit_length()))
+    if patch_size > limit:
+        raise ConfigError(f"data.patch_size: {patch_size} is larger than the data (largest {spatial_dims}D extent "
+                          f"{extent} voxels); give at most {limit}")
 
 
 def crop_padded(volume: np.ndarray, starts: Sequence[int], size: Sequence[int], fill: float = -1.0) -> np.ndarray:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from medgan.errors import ConfigError, DataError
+from medgan.families._checks import check_values
 from medgan.families.consingan.config import ConSinGANConfig, pyramid_scales
 from medgan.transforms.scaling import percentile_range, to_unit_range
 
@@ -104,11 +105,14 @@ def resolve(config: ConSinGANConfig, case: dict[str, Any]) -> None:
     data.case_id = str(case["id"])
     data.modalities = list(meta.get("modalities") or [f"ch{i}" for i in range(image.shape[0])])
     data.image_dtype = str(meta.get("dtype") or image.dtype.name)
+    if data.data_shape and list(data.data_shape) != shape:
+        raise ConfigError(f"data.data_shape: {list(data.data_shape)} but the case is {'x'.join(map(str, shape))}")
     data.data_shape = shape
     data.affine = np.asarray(meta["affine"], float).tolist()
     lo, hi = percentile_range(np.asarray(image, np.float32))
     data.intensity_lo, data.intensity_hi = [float(v) for v in lo], [float(v) for v in hi]
     if config.mode == "generation" and "label" in case and case["label"] is not None:
+        check_values("data.label_values", data.label_values, np.unique(case["label"]), exact=True)
         data.label_values = sorted(int(v) for v in np.unique(case["label"]))
         data.label_dtype = str(meta.get("label_dtype") or np.asarray(case["label"]).dtype.name)
     else:

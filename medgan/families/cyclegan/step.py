@@ -15,6 +15,7 @@ from medgan.errors import ConfigError
 from medgan.families._translation.config import disjoint_halves, half_run_schedule
 from medgan.families._translation.data import (
     CropSampler,
+    check_patch_size,
     default_patch_size,
     load_domain,
     local_batch_size,
@@ -69,9 +70,9 @@ class CycleGANStep(GANStep):
         else:
             vol_a, vol_b = volumes
         data.n_cases_a, data.n_cases_b = len(vol_a), len(vol_b)
+        if data.patch_size is not None:
+            check_patch_size("cyclegan", vol_a + vol_b, data.spatial_dims, data.patch_size, 4, False)
         data.patch_size = data.patch_size or default_patch_size(vol_a + vol_b, data.spatial_dims, 4, False)
-        if data.patch_size % 4:
-            raise ValueError(f"cyclegan: patch_size must be a multiple of 4, found {data.patch_size}")
         self.samplers = {"a": CropSampler(vol_a, data.spatial_dims, data.patch_size, data.flip),
                          "b": CropSampler(vol_b, data.spatial_dims, data.patch_size, data.flip)}
         ca, cb = vol_a[0].shape[0], vol_b[0].shape[0]

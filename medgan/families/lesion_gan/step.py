@@ -11,6 +11,7 @@ from torch import nn
 
 from medgan.errors import ConfigError, DataError
 from medgan.families._cases import select_case_ids
+from medgan.families._checks import check_size, check_values
 from medgan.families.lesion_gan import LesionGANConfig
 from medgan.families.lesion_gan.codec import MaskCodec
 from medgan.families.lesion_gan.patches import LesionPatches, extract_lesion_patches
@@ -59,7 +60,9 @@ class LesionGANStep(GANStep):
             if first is None:
                 raise DataError(dataset.root, "no labelled training case left after exclusions")
             data.spatial_dims = data.spatial_dims or first["image"].ndim - 1
-            resolve_patch_size(data, dataset, ids)
+            default = resolve_patch_size(data, dataset, ids)
+            if data.patch_size != default and data.spatial_dims == first["image"].ndim - 1:  # given
+                check_size("data.patch_size", data.patch_size, first["image"].shape[1:])
             patches = extract_lesion_patches(dataset, ids, data.spatial_dims, data.patch_size, data.jitter,
                                              data.min_voxels)
         else:
@@ -68,6 +71,8 @@ class LesionGANStep(GANStep):
         if patches.images.shape[-1] != data.patch_size + 2 * data.jitter:
             raise ConfigError("lesion-gan: patches do not match patch_size + 2 * jitter")
         self.patches = patches
+        check_values("data.classes", data.classes, patches.classes, "lesion class", exact=True)
+        check_values("data.label_values", data.label_values, [0, *np.unique(patches.labels)], exact=True)
         data.classes = sorted({int(c) for c in patches.classes})
         data.n_patches = len(patches)
         self.class_index = {c: i for i, c in enumerate(data.classes)}

@@ -13,6 +13,7 @@ from torch import nn
 
 from medgan.errors import ConfigError, DataError
 from medgan.families._cases import select_case_ids
+from medgan.families._checks import check_size, check_values
 from medgan.families._lesion_sizes import training_lesion_sizes
 from medgan.families.lesion_inpaint import LesionInpaintConfig
 from medgan.families.lesion_inpaint.regions import InpaintRegions, bbox_crop, extract_regions
@@ -21,7 +22,7 @@ from medgan.models.spade import one_hot_labels
 from medgan.training.data import IndexSampler
 from medgan.training.losses import AdversarialLoss
 from medgan.training.step import GANStep, OptimizerSpec, Phase, StepContext
-from medgan.transforms.lesion_extent import region_shape
+from medgan.transforms.lesion_extent import case_spacing, region_shape
 
 PREVIEW_SEED = 1234
 
@@ -56,9 +57,14 @@ def load_regions(config: LesionInpaintConfig) -> InpaintRegions:
     sizes = training_lesion_sizes(dataset, ids, dims, data.min_voxels)
     data.spacing = [round(s, 4) for s in sizes.spacing]
     data.lesion_extent_mm = sizes.percentile_mm(data.percentile)
-    if not data.region_size:
-        data.region_size = list(region_shape(sizes.extents_mm, data.spacing, data.percentile,
-                                             data.context_mm + data.hole_margin_mm, 2 ** config.model.depth))
+    default = list(region_shape(sizes.extents_mm, data.spacing, data.percentile,
+                                data.context_mm + data.hole_margin_mm, 2 ** config.model.depth))
+    if data.region_size and list(data.region_size) != default:  # given: one edge per axis, within the data
+        first = dataset.load(ids[0])
+        extent = np.asarray(first["image"].shape[1:]) * np.asarray(case_spacing(first)) / np.asarray(data.spacing)
+        data.region_size = check_size("data.region_size", data.region_size, [int(round(n)) for n in extent],
+                                      minimum=2 ** config.model.depth)
+    data.region_size = data.region_size or default
     return extract_regions((dataset.load(i) for i in ids), data.spacing, data.region_size, data.jitter,
                            data.hole_margin_mm, data.min_voxels, data.healthy_fraction, config.train.seed)
 
@@ -89,6 +95,7 @@ class LesionInpaintStep(GANStep):
             raise ConfigError(f"lesion-inpaint: region_size {data.region_size} must be a multiple of 2**depth "
                               f"({divisor}) on every axis")
         self.regions = regions
+        check_values("data.label_values", data.label_values, [0, *np.unique(regions.labels)], exact=True)
         data.label_values = sorted({0, *(int(v) for v in np.unique(regions.labels))})
         data.n_lesions, data.n_healthy = int((~regions.healthy).sum()), int(regions.healthy.sum())
         generator, discriminator = build_networks(config)

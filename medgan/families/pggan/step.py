@@ -19,6 +19,7 @@ from torch import nn
 
 from medgan.errors import ConfigError, DataError
 from medgan.families._cases import select_case_ids
+from medgan.families._checks import check_values
 from medgan.families.pggan.config import LABEL, PGGANConfig
 from medgan.families.pggan.schedule import GrowthSchedule, choose_base_shape, default_batch_sizes
 from medgan.families.pggan.volumes import TrainingVolumes, build_volumes
@@ -138,13 +139,19 @@ def prepare_training_data(config: PGGANConfig, cases: Iterable[dict[str, Any]] |
     grid = first["label"] if first.get("label") is not None else first["image"]
     spatial = tuple(int(s) for s in grid.shape[1:])
     data.modalities = modalities
+    if data.data_shape and list(data.data_shape) != list(spatial):
+        raise ConfigError(f"data.data_shape: {list(data.data_shape)} but the training cases are "
+                          f"{'x'.join(map(str, spatial))}")
     data.data_shape = list(spatial)
     data.affine = np.asarray(meta["affine"], float).tolist()
     data.spacing = [float(s) for s in meta.get("spacing", np.linalg.norm(np.asarray(meta["affine"])[:3, :3], axis=0))]
     data.n_cases = len(loaded)
     resolve_model(config, spatial)
+    if with_label:
+        found = sorted({int(v) for c in loaded for v in np.unique(c["label"])} | {0})
+        check_values("data.label_values", data.label_values, found, exact=True)
     if with_label and data.label_values is None:
-        data.label_values = sorted({int(v) for c in loaded for v in np.unique(c["label"])} | {0})
+        data.label_values = found
         if len(data.label_values) < 2:
             raise DataError(data.path or "cases", "the label maps hold only background; nothing to learn for 'label'")
     if not with_label:

@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgan.errors import DataError
+from medgan.errors import ConfigError, DataError
 from medgan.families._translation.config import half_run_schedule
 from medgan.families._translation.data import (
     CropSampler,
+    check_patch_size,
     default_patch_size,
     domain_modality,
     local_batch_size,
@@ -82,11 +83,13 @@ class Pix2PixStep(GANStep):
         pairs = load_pairs(config) if pairs is None else pairs
         data.n_cases_a = data.n_cases_b = len(pairs)
         depth = config.model.depth
+        if data.patch_size is not None:
+            check_patch_size("pix2pix", pairs, data.spatial_dims, data.patch_size, 2 ** (depth or 2), True)
         data.patch_size = data.patch_size or default_patch_size(pairs, data.spatial_dims, 2 ** (depth or 2), True)
         config.model.depth = unet_depth(config)
         if data.patch_size % (2 ** config.model.depth):
-            raise ValueError(f"pix2pix: patch_size {data.patch_size} must be a multiple of 2**depth "
-                             f"({2 ** config.model.depth})")
+            raise ConfigError(f"data.patch_size: {data.patch_size} must be a multiple of 2**model.depth "
+                              f"({2 ** config.model.depth})")
         self.sampler = CropSampler(pairs, data.spatial_dims, data.patch_size, data.flip)
         m = config.model
         self.networks: dict[str, nn.Module] = {

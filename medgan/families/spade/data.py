@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import DataError
+from medgan.errors import ConfigError, DataError
+from medgan.families._checks import check_dims, check_values
 from medgan.families.spade import SpadeConfig
 from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
 
@@ -86,6 +87,11 @@ def resolve_data(config: SpadeConfig, cases: Sequence[dict[str, Any]], n_cases: 
         if label_values is None:
             values |= set(np.unique(np.asarray(case["label"])).astype(int).tolist())
     values |= set(label_values or ())
+    check_dims("data.spatial_dims", data.spatial_dims, len(shape))
+    if data.spatial_shape and list(data.spatial_shape) != shape:
+        raise ConfigError(f"data.spatial_shape: {list(data.spatial_shape)} but the training cases are on a "
+                          f"{'x'.join(map(str, shape))} grid")
+    check_values("data.label_values", data.label_values, sorted(values), exact=True)
     data.spatial_dims = len(shape)
     data.spatial_shape = shape
     data.padded_shape = padded_shape(shape, 2 ** config.model.n_upsamples)
