@@ -96,3 +96,37 @@ def test_train_without_out_or_with_resume_is_refused(tmp_path, data, capsys):
     assert "--out is required" in capsys.readouterr().err
     assert main([*argv, "--dry-run", "--resume"]) != 0
     assert "drop --resume" in capsys.readouterr().err
+
+
+DEMO = Path(__file__).resolve().parents[1] / "pipelines" / "demo.yaml"
+
+
+def test_benchmark_dry_run_prints_each_kind_and_a_total_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from monai.networks.nets import UNet
+
+    from medgan.benchmark.pipeline import load_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    before = files_under(SAMPLE)
+    assert main(["benchmark", str(DEMO), "--quick", "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == [] and files_under(SAMPLE) == before
+    rows = {line.split("|")[1].strip(): [v.strip() for v in line.split("|")[2:-1]]
+            for line in out.splitlines() if line.startswith("| ") and not line.startswith("| kind")}
+    unet, stage = rows["unet backend"], rows["stage lesion-inpaint"]
+    o = load_pipeline(DEMO, quick=True).unet
+    expected = UNet(3, 4, 4, channels=o.channels, strides=o.strides, num_res_units=o.num_res_units)
+    assert int(unet[1].replace(",", "")) == sum(p.numel() for p in expected.parameters())
+    assert int(unet[0]) == 5 and int(stage[0]) == 1 and rows["stage copy-paste"][1] == "-"
+    for row in (unet, stage):
+        assert int(row[1].replace(",", "")) > 0 and float(row[2]) > 0 and float(row[3]) > 0
+    assert "estimated total:" in out
+
+
+def test_benchmark_dry_run_refuses_over_the_memory_limit_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDGAN_AVAILABLE_MB", "1")
+    assert main(["benchmark", str(DEMO), "--quick", "--dry-run", "--device", "cpu"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unet.batch_size (now 2)" in err and "1 MB is available" in err
+    assert list(tmp_path.iterdir()) == []

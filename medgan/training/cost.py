@@ -37,7 +37,7 @@ SIZE_KEYS = ("batch_size", "batch_sizes", "patch_size", "roi_size", "region_size
              "g_channels", "d_channels", "width", "fmap_base", "fmap_max", "hidden_channels", "encoder_channels")
 #: bytes per parameter while training: weights, gradients and Adam's two moments in float32
 TRAINING_BYTES_PER_PARAMETER = 16
-_MB = 2 ** 20
+MB_BYTES = 2 ** 20
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Cost:
                    f"available {self.available_mb:.0f} MB ({self.available_from})")
         out.append(f"  seconds per step: {self.seconds_per_step:.3f}")
         out.append(f"  estimated time: {self.steps} steps x {self.seconds_per_step:.3f} s = "
-                   f"{_duration(self.total_seconds)} (without checkpoints and sample grids)")
+                   f"{duration(self.total_seconds)} (without checkpoints and sample grids)")
         return out
 
     def check(self) -> None:
@@ -123,7 +123,7 @@ def rss_mb() -> float:
     """Resident memory of this process now (``/proc/self/statm``; the peak where that is missing)."""
     try:
         with open("/proc/self/statm", encoding="ascii") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / _MB
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB_BYTES
     except (OSError, ValueError, IndexError):
         return peak_rss_mb()
 
@@ -131,7 +131,7 @@ def rss_mb() -> float:
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     """Peak resident memory of this process (or of its waited-for children) so far, ``ru_maxrss``."""
     peak = resource.getrusage(who).ru_maxrss
-    return peak / _MB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+    return peak / MB_BYTES if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 def available_mb(device: Any = "cpu") -> tuple[float, str]:
@@ -147,13 +147,13 @@ def available_mb(device: Any = "cpu") -> tuple[float, str]:
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return (free + torch.cuda.memory_reserved(device)) / _MB, "free GPU memory"
+        return (free + torch.cuda.memory_reserved(device)) / MB_BYTES, "free GPU memory"
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             info = dict(line.split(":", 1) for line in f if ":" in line)
         free = int(info["MemAvailable"].split()[0]) / 1024
     except (OSError, KeyError, ValueError):
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / _MB
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / MB_BYTES
     return free + rss_mb(), "MemAvailable"
 
 
@@ -182,7 +182,7 @@ def measure(family: str, config: Any, cases: list[dict[str, Any]] | None = None)
     step = spec.build(config, 0, 1) if cases is None else spec.build(config, 0, 1, cases=cases)
     counts = parameter_counts(step.networks)
     settings = size_settings(step.config)
-    weights_mb = sum(counts.values()) * TRAINING_BYTES_PER_PARAMETER / _MB
+    weights_mb = sum(counts.values()) * TRAINING_BYTES_PER_PARAMETER / MB_BYTES
     if weights_mb > budget:
         raise ConfigError(refusal(family, weights_mb, budget, str(device), settings))
     trainer = Trainer(step, None, family, train=step.config.train, device=device)
@@ -190,7 +190,7 @@ def measure(family: str, config: Any, cases: list[dict[str, Any]] | None = None)
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device) / _MB if cuda else rss_mb()
+    before = torch.cuda.memory_allocated(device) / MB_BYTES if cuda else rss_mb()
     try:
         trainer.train_step(0)
         if cuda:
@@ -204,7 +204,7 @@ def measure(family: str, config: Any, cases: list[dict[str, Any]] | None = None)
         raise ConfigError(refusal(family, float("inf"), budget, str(device), settings)
                           .replace("about inf MB", "more memory than the device has")) from None
     if cuda:
-        peak = torch.cuda.max_memory_allocated(device) / _MB
+        peak = torch.cuda.max_memory_allocated(device) / MB_BYTES
     else:
         peak = peak_rss_mb()
     step_mb = max(0.0, peak - before)
@@ -212,7 +212,8 @@ def measure(family: str, config: Any, cases: list[dict[str, Any]] | None = None)
                 settings)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``42 s``, ``12 min`` or ``3.5 h``."""
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
