@@ -82,11 +82,11 @@ def test_dry_run_prints_positive_costs_and_writes_nothing(family, tmp_path, data
 
 def test_dry_run_refuses_a_run_over_the_memory_limit_in_one_line(tmp_path, data, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MEDGAN_AVAILABLE_MB", "1")
+    monkeypatch.setenv("MEDGAN_AVAILABLE_MB", "5")
     assert main([*_argv("spade", tmp_path, data, TINY["spade"][0]), "--dry-run"]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert "1 MB is available" in err and "train.batch_size (now 2)" in err and "model.base_channels" in err
+    assert "5 MB is available" in err and "train.batch_size (now 2)" in err and "model.base_channels" in err
     assert list(tmp_path.iterdir()) == [tmp_path / "c.yaml"]
 
 
@@ -130,3 +130,46 @@ def test_benchmark_dry_run_refuses_over_the_memory_limit_in_one_line(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unet.batch_size (now 2)" in err and "1 MB is available" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("family,settings,named", [
+    ("lesion-gan", {"data": {"patch_size": 64}}, "data.patch_size [64, 64, 64] is larger than case"),
+    ("lesion-inpaint", {"data": {"region_size": [8, 8, 64]}}, "data.region_size [8, 8, 64] is larger than case"),
+    ("pix2pix", {"data": {"patch_size": 128}}, "data.patch_size 128 is larger than the volumes"),
+    ("cyclegan", {"data": {"patch_size": 64}}, "data.patch_size 64 is larger than the volumes"),
+])
+def test_a_patch_larger_than_the_volume_is_one_line_before_training(family, settings, named, tmp_path, data,
+                                                                     capsys, monkeypatch):
+    from medgan.training.spec import merge_settings
+
+    monkeypatch.chdir(tmp_path)
+    argv = _argv(family, tmp_path, data, merge_settings(TINY[family][0], settings))
+    assert main([*argv, "--out", str(tmp_path / "run")]) != 0
+    err = _one_line(capsys)
+    assert named in err and "lower data." in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_spade_cache_rule_refuses_a_cache_over_memory_and_warns_when_the_data_outgrows_it(tmp_path, data, capsys,
+                                                                                         monkeypatch):
+    from medgan.training.spec import merge_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDGAN_AVAILABLE_MB", "0.1")
+    assert main([*_argv("spade", tmp_path, data, TINY["spade"][0]), "--dry-run"]) != 0
+    err = _one_line(capsys)
+    assert "would keep 96 cases" in err and "lower data.cache_mb" in err
+    monkeypatch.delenv("MEDGAN_AVAILABLE_MB")
+    small = merge_settings(TINY["spade"][0], {"data": {"cache_mb": 0}})
+    assert main([*_argv("spade", tmp_path, data, small), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: data.cache_mb 0 holds 0 of the 96 training cases" in err

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medgan.errors import DataError
+from medgan.errors import ConfigError, DataError
 from medgan.families._translation.config import DomainConfig
 from medgan.io.datasets import Dataset, load_dataset
 from medgan.transforms.modality import Scale, fit_reference, make_scale
@@ -98,6 +98,21 @@ def default_patch_size(volumes: Sequence[np.ndarray], spatial_dims: int, divisor
     else:
         size = round_up(extent, divisor)
     return int(min(cap, max(size, divisor)))
+
+
+def check_patch_size(patch_size: int, volumes: Sequence[np.ndarray], spatial_dims: int, divisor: int,
+                     power_of_two: bool) -> None:
+    """Refuse a crop larger than the largest volume needs (its extent rounded up for the generator).
+
+    Raises:
+        ConfigError: one line naming ``data.patch_size``, the volume's extent and the largest useful size.
+    """
+    extent = max(max(v.shape[1:3] if spatial_dims == 2 else v.shape[1:]) for v in volumes)
+    limit = 1 << max(0, int(extent - 1).bit_length()) if power_of_two else round_up(extent, divisor)
+    limit = max(limit, divisor)
+    if patch_size > limit:
+        raise ConfigError(f"data.patch_size {patch_size} is larger than the volumes (largest extent {extent} voxels, "
+                          f"{'in-plane' if spatial_dims == 2 else '3D'}): lower data.patch_size to {limit} or less")
 
 
 def crop_padded(volume: np.ndarray, starts: Sequence[int], size: Sequence[int], fill: float = -1.0) -> np.ndarray:

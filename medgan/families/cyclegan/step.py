@@ -12,7 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from medgan.families._translation.config import half_run_schedule
-from medgan.families._translation.data import CropSampler, default_patch_size, load_domain, local_batch_size
+from medgan.families._translation.data import (
+    CropSampler,
+    check_patch_size,
+    default_patch_size,
+    load_domain,
+    local_batch_size,
+)
 from medgan.families._translation.pool import ImagePool
 from medgan.families.cyclegan import CycleGANConfig
 from medgan.models.translation import PatchDiscriminator, ResnetGenerator
@@ -56,6 +62,7 @@ class CycleGANStep(GANStep):
         data.patch_size = data.patch_size or default_patch_size(vol_a + vol_b, data.spatial_dims, 4, False)
         if data.patch_size % 4:
             raise ValueError(f"cyclegan: patch_size must be a multiple of 4, found {data.patch_size}")
+        check_patch_size(data.patch_size, vol_a + vol_b, data.spatial_dims, 4, False)
         self.samplers = {"a": CropSampler(vol_a, data.spatial_dims, data.patch_size, data.flip),
                          "b": CropSampler(vol_b, data.spatial_dims, data.patch_size, data.flip)}
         ca, cb = vol_a[0].shape[0], vol_b[0].shape[0]
