@@ -53,7 +53,7 @@ QUIET = {"log_every": 1, "checkpoint_every": 0, "sample_every": 0, "n_samples": 
 BENCHMARK = {
     "name": "scale", "task": "segmentation", "backend": "unet", "spatial_dims": 3,
     "split": {"folds": 2, "val_fraction": 0.15, "seed": 0}, "regions": {"WT": [1, 2, 3]},
-    "grid": {"cases": [1], "arms": ["none", "gan"], "ratios": [1.0], "seeds": [0], "folds": [0]},
+    "grid": {"cases": [1], "allow_small": True, "arms": ["none", "gan"], "ratios": [1.0], "seeds": [0], "folds": [0]},
     "unet": {"steps": 2, "val_every": 2, "batch_size": 1, "channels": [4, 8], "strides": [2], "roi_size": [32, 32, 32]},
     "synthesis": {"stage": "lesion-inpaint", "allow_failed_gate": True,
                   "options": {"train": {"steps": 2, "batch_size": 2}, "model": {"g_channels": 4, "d_channels": 4}}},

@@ -100,16 +100,15 @@ def default_patch_size(volumes: Sequence[np.ndarray], spatial_dims: int, divisor
     return int(min(cap, max(size, divisor)))
 
 
-def check_patch_size(patch_size: int, volumes: Sequence[np.ndarray], spatial_dims: int, divisor: int,
-                     power_of_two: bool) -> None:
-    """Refuse a crop larger than the largest volume needs (its extent rounded up for the generator).
+def check_patch_size(patch_size: int, volumes: Sequence[np.ndarray], spatial_dims: int, divisor: int) -> None:
+    """Refuse a crop larger than the largest volume needs: its extent rounded up to a power of two
+    (the most any generator here needs; crops between the extent and that are padded).
 
     Raises:
         ConfigError: one line naming ``data.patch_size``, the volume's extent and the largest useful size.
     """
     extent = max(max(v.shape[1:3] if spatial_dims == 2 else v.shape[1:]) for v in volumes)
-    limit = 1 << max(0, int(extent - 1).bit_length()) if power_of_two else round_up(extent, divisor)
-    limit = max(limit, divisor)
+    limit = max(1 << max(0, int(extent - 1).bit_length()), round_up(extent, divisor))
     if patch_size > limit:
         raise ConfigError(f"data.patch_size {patch_size} is larger than the volumes (largest extent {extent} voxels, "
                           f"{'in-plane' if spatial_dims == 2 else '3D'}): lower data.patch_size to {limit} or less")

@@ -62,7 +62,7 @@ class CycleGANStep(GANStep):
         data.patch_size = data.patch_size or default_patch_size(vol_a + vol_b, data.spatial_dims, 4, False)
         if data.patch_size % 4:
             raise ValueError(f"cyclegan: patch_size must be a multiple of 4, found {data.patch_size}")
-        check_patch_size(data.patch_size, vol_a + vol_b, data.spatial_dims, 4, False)
+        check_patch_size(data.patch_size, vol_a + vol_b, data.spatial_dims, 4)
         self.samplers = {"a": CropSampler(vol_a, data.spatial_dims, data.patch_size, data.flip),
                          "b": CropSampler(vol_b, data.spatial_dims, data.patch_size, data.flip)}
         ca, cb = vol_a[0].shape[0], vol_b[0].shape[0]

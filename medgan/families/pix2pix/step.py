@@ -88,7 +88,7 @@ class Pix2PixStep(GANStep):
         if data.patch_size % (2 ** config.model.depth):
             raise ValueError(f"pix2pix: patch_size {data.patch_size} must be a multiple of 2**depth "
                              f"({2 ** config.model.depth})")
-        check_patch_size(data.patch_size, pairs, data.spatial_dims, 2 ** config.model.depth, True)
+        check_patch_size(data.patch_size, pairs, data.spatial_dims, 2 ** config.model.depth)
         self.sampler = CropSampler(pairs, data.spatial_dims, data.patch_size, data.flip)
         m = config.model
         self.networks: dict[str, nn.Module] = {
