@@ -90,6 +90,15 @@ def test_dry_run_refuses_a_run_over_the_memory_limit_in_one_line(tmp_path, data,
     assert list(tmp_path.iterdir()) == [tmp_path / "c.yaml"]
 
 
+def test_training_refuses_networks_that_cannot_fit_before_its_first_step(tmp_path, data, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDGAN_AVAILABLE_MB", "0.01")
+    assert main([*_argv("pggan", tmp_path, data, TINY["pggan"][0]), "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "0.01 MB is available" in err and "model.fmap_base (now 16)" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_train_without_out_or_with_resume_is_refused(tmp_path, data, capsys):
     argv = _argv("spade", tmp_path, data, TINY["spade"][0])
     assert main(argv) != 0

@@ -97,8 +97,12 @@ class Cost:
 def refusal(family: str, need_mb: float, available_mb: float, device: str, settings: Mapping[str, Any]) -> str:
     """The one-line refusal of a run that does not fit, naming the settings to lower."""
     named = ", ".join(f"{key} (now {value})" for key, value in list(settings.items())[:4]) or "the network sizes"
-    return (f"{family}: the run needs about {need_mb:.0f} MB on {device} but {available_mb:.0f} MB is available; "
+    return (f"{family}: the run needs about {_mb(need_mb)} MB on {device} but {_mb(available_mb)} MB is available; "
             f"lower {named}")
+
+
+def _mb(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def size_settings(config: Any) -> dict[str, Any]:
@@ -162,6 +166,20 @@ def parameter_counts(networks: Mapping[str, Any]) -> dict[str, int]:
     return {name: sum(p.numel() for p in net.parameters()) for name, net in networks.items()}
 
 
+def check_weights_fit(family: str, step: Any, device: Any, budget: float | None = None) -> None:
+    """Refuse networks whose weights, gradients and Adam moments alone (16 bytes per parameter)
+    exceed the memory available; run by every training before its first step.
+
+    Raises:
+        ConfigError: one line naming the config's size settings.
+    """
+    if budget is None:
+        budget = available_mb(device)[0]
+    need = sum(parameter_counts(step.networks).values()) * TRAINING_BYTES_PER_PARAMETER / MB_BYTES
+    if need > budget:
+        raise ConfigError(refusal(family, need, budget, str(device), size_settings(step.config)))
+
+
 def measure(family: str, config: Any, cases: list[dict[str, Any]] | None = None) -> Cost:
     """Build ``family``'s step from ``config`` (reading its data, or ``cases``), run two training steps
     on ``config.train.device`` and return what they cost. Writes nothing.
@@ -182,9 +200,7 @@ def measure(family: str, config: Any, cases: list[dict[str, Any]] | None = None)
     step = spec.build(config, 0, 1) if cases is None else spec.build(config, 0, 1, cases=cases)
     counts = parameter_counts(step.networks)
     settings = size_settings(step.config)
-    weights_mb = sum(counts.values()) * TRAINING_BYTES_PER_PARAMETER / MB_BYTES
-    if weights_mb > budget:
-        raise ConfigError(refusal(family, weights_mb, budget, str(device), settings))
+    check_weights_fit(family, step, device, budget)
     trainer = Trainer(step, None, family, train=step.config.train, device=device)
     cuda = device.type == "cuda"
     if cuda:

@@ -463,12 +463,14 @@ def train(family: str, config: Any, run_dir: str | Path, resume: bool = False, s
         The finished :class:`Trainer`.
     """
     from medgan.registry import GAN_FAMILIES
+    from medgan.training.cost import check_weights_fit
 
     spec = GAN_FAMILIES.get(family)
     device = resolve_device(config.train.device)
     rank, world = distributed.init(device)
     torch.manual_seed(config.train.seed)
     step = spec.build(config, rank, world) if cases is None else spec.build(config, rank, world, cases=cases)
+    check_weights_fit(family, step, device)
     with hold_run_folder(run_dir, "medgan train", rank, adopt=CONFIG):
         trainer = Trainer(step, run_dir, family, resume=resume, device=device)
         trainer.fit(steps)
