@@ -156,19 +156,21 @@ def check_pipeline(pipeline: Pipeline) -> None:
 class BenchmarkData:
     """The dataset's labelled cases, loaded once, with the fixed folds.
 
-    ``raw`` holds the cases as read (what synthesis stages train on and insert into); ``cases`` the
-    same cases with each channel z-score normalised over the body (what the downstream model sees).
+    ``raw`` holds the cases as read (what synthesis stages train on and insert into); :meth:`get`
+    returns them with each channel z-score normalised over the body (what the downstream model sees),
+    computed when asked, so only one copy of the dataset stays in memory.
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.dataset: Dataset = load_dataset(data_path(pipeline), pipeline.data.format, pipeline.data.modalities)
         self.raw: dict[str, dict[str, Any]] = {}
-        self.cases: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, set[str]] = {}
         for ref in self.dataset.cases:
             if ref.label is not None:
                 case = self.dataset.load(ref)
                 self.raw[ref.id] = case
-                self.cases[ref.id] = {**case, "image": normalise(case["image"])}
+                self._keys[ref.id] = {content_key(case), content_key(self._normalised(case))}
+        self.cases = self.raw  # ids, labels and shapes (the images as read)
         if not self.cases:
             raise ConfigError(f"{self.dataset.root}: no labelled cases to benchmark on")
         self.healthy = {i: not bool(np.any(c["label"])) for i, c in self.cases.items()}
@@ -176,7 +178,6 @@ class BenchmarkData:
             if pipeline.split.stratify_empty_labels else None
         s = pipeline.split
         self.cv: CrossValidation = make_folds(list(self.cases), s.folds, s.val_fraction, s.seed, strata)
-        self._keys = {i: {content_key(self.raw[i]), content_key(self.cases[i])} for i in self.cases}
         values: set[int] = set()
         for case in self.cases.values():
             values.update(int(v) for v in np.unique(case["label"]))
@@ -193,9 +194,13 @@ class BenchmarkData:
         """Content hashes of the fold's test cases (as read and normalised)."""
         return set().union(*(self._keys[i] for i in self.cv.fold(fold).test))
 
+    @staticmethod
+    def _normalised(case: dict[str, Any]) -> dict[str, Any]:
+        return {**case, "image": normalise(case["image"])}
+
     def get(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Normalised cases, for the downstream model."""
-        return [self.cases[i] for i in ids]
+        """Normalised cases, for the downstream model (made on each call; nothing is kept)."""
+        return [self._normalised(self.raw[i]) for i in ids]
 
     def get_raw(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """Cases as read, for synthesis stages."""

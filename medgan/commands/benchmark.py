@@ -26,6 +26,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     parser.add_argument("--data", type=Path, help="dataset folder to use instead of the pipeline's data.path "
                                                   "(same modalities and labels, e.g. a larger simulated cohort)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="measure one real step of the U-Net and of each synthesis stage's GAN on the data, "
+                             "print parameters, peak memory, s/step and the estimated total, write nothing; "
+                             "refuse a grid that does not fit (MEDGAN_AVAILABLE_MB overrides the memory available)")
     parser.set_defaults(run=run)
 
 
@@ -34,6 +38,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.dry_run:
+        from medgan.benchmark.cost import benchmark_costs, cost_lines
+        from medgan.benchmark.pipeline import load_pipeline
+
+        overrides = {"data": {"path": str(Path(args.data).resolve())}} if args.data else None
+        pipeline = load_pipeline(args.pipeline, quick=args.quick, overrides=overrides)
+        costs, budget, source = benchmark_costs(pipeline, args.device, args.shard)
+        print("\n".join(cost_lines(costs, budget, source, args.workers)))
+        return 0
     summary = run_pipeline_file(args.pipeline, out=args.out, quick=args.quick, workers=args.workers,
                                 shard=args.shard, device=args.device, data=args.data)
     print(f"report: {summary} (full report: {summary.with_name('report.md')})")

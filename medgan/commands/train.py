@@ -20,13 +20,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         spec = GAN_FAMILIES.get(name)
         sub = families.add_parser(name, help=spec.summary, description=spec.summary)
         spec.add_train_arguments(sub)
-        sub.add_argument("--out", type=Path, required=True, help="run folder (created)")
+        sub.add_argument("--out", type=Path, help="run folder (created; required unless --dry-run)")
         sub.add_argument("--config", type=Path, help="YAML config file (unknown keys are an error)")
         sub.add_argument("--steps", type=int, help="total training steps (overrides train.steps)")
         sub.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
         sub.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
         sub.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+        sub.add_argument("--dry-run", action="store_true",
+                         help="build the networks on the data, time one real training step, print parameters, "
+                              "peak memory and estimated time, write nothing; refuse a run that does not fit "
+                              "(MEDGAN_AVAILABLE_MB overrides the memory available)")
         sub.set_defaults(run=run)
 
 
@@ -39,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from medgan.training.spec import family_config
 
     spec = GAN_FAMILIES.get(args.family)
+    if args.out is None and not args.dry_run:
+        raise ConfigError(f"medgan train {args.family}: --out is required (the run folder), or pass --dry-run")
+    if args.dry_run and args.resume:
+        raise ConfigError(f"medgan train {args.family}: --dry-run measures a new run; drop --resume")
     settings, where = (read_yaml(args.config), str(args.config)) if args.config else ({}, "config")
     if args.config is None and args.resume and (args.out / CONFIG).is_file():
         settings, where = read_yaml(args.out / CONFIG), str(args.out / CONFIG)
@@ -55,6 +63,13 @@ def run(args: argparse.Namespace) -> int:
         config.train.device = args.device
     if args.no_progress:
         config.train.progress = False
+    if args.dry_run:
+        from medgan.training.cost import measure
+
+        cost = measure(args.family, config)
+        print("\n".join(cost.lines()))
+        cost.check()
+        return 0
     trainer = train(args.family, config, args.out, resume=args.resume)
     if trainer.rank == 0:
         print(f"trained {args.family} for {trainer.start} steps; run folder {args.out}")

@@ -88,3 +88,14 @@ def without_excluded(run_dir: str | Path, dataset_root: str | Path, chosen: Sequ
     print(f"skipping {len(hit)} case(s) that {run_dir} excluded from its training (its test cases); "
           "--allow-excluded uses them anyway", file=sys.stderr)
     return [c for c in chosen if c not in excluded]
+
+
+def check_window(setting: str, window: Sequence[int], grid: Sequence[int], case_id: str) -> None:
+    """Refuse a patch or region ``window`` larger than a case's ``grid`` in any axis.
+
+    Raises:
+        ConfigError: one line naming ``setting``, the window and the case's grid.
+    """
+    if any(int(w) > int(g) for w, g in zip(window, grid)):
+        raise ConfigError(f"{setting} {[int(w) for w in window]} is larger than case {case_id}'s grid "
+                          f"{[int(g) for g in grid]}: lower {setting}")

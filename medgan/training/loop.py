@@ -76,7 +76,8 @@ class Trainer:
 
     Args:
         step: the family's step object (networks still on the CPU are moved to ``device``).
-        run_dir: the run folder (created).
+        run_dir: the run folder (created); ``None`` for a dry run (:mod:`medgan.training.cost`):
+            :meth:`train_step` only, nothing written.
         family: the family's registry name, recorded in ``config.yaml``.
         train: engine settings (default: ``step.config.train``).
         resume: continue from the newest checkpoint in ``run_dir``; without it, a run folder that
@@ -84,10 +85,10 @@ class Trainer:
         device: default from ``train.device``.
     """
 
-    def __init__(self, step: GANStep, run_dir: str | Path, family: str, train: TrainConfig | None = None,
+    def __init__(self, step: GANStep, run_dir: str | Path | None, family: str, train: TrainConfig | None = None,
                  resume: bool = False, device: torch.device | None = None) -> None:
         self.step_obj = step
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.family = family
         self.train = train if train is not None else step.config.train
         check_seed(self.train.seed, "train.seed")
@@ -111,7 +112,8 @@ class Trainer:
         self._trainable: tuple[str, int] | None = None
         self._lr: dict[str, float] = {}  # base learning rate of each optimiser in the last step
         self._stats: dict[str, list[torch.Tensor]] = {}
-        self._prepare_run_dir(resume)
+        if run_dir is not None:
+            self._prepare_run_dir(resume)
 
     # ----------------------------------------------------------------------------------- setup
 
@@ -461,12 +463,14 @@ def train(family: str, config: Any, run_dir: str | Path, resume: bool = False, s
         The finished :class:`Trainer`.
     """
     from medgan.registry import GAN_FAMILIES
+    from medgan.training.cost import check_weights_fit
 
     spec = GAN_FAMILIES.get(family)
     device = resolve_device(config.train.device)
     rank, world = distributed.init(device)
     torch.manual_seed(config.train.seed)
     step = spec.build(config, rank, world) if cases is None else spec.build(config, rank, world, cases=cases)
+    check_weights_fit(family, step, device)
     with hold_run_folder(run_dir, "medgan train", rank, adopt=CONFIG):
         trainer = Trainer(step, run_dir, family, resume=resume, device=device)
         trainer.fit(steps)

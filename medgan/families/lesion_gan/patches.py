@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import DataError
+from medgan.families._cases import check_window
 from medgan.io.datasets import Dataset
 from medgan.transforms.insertion import crop_centred
 from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
@@ -70,6 +71,7 @@ def extract_lesion_patches(dataset: Dataset, case_ids: Sequence[str], spatial_di
         if image.ndim - 1 < spatial_dims:
             raise DataError(dataset.root, f"case {case_id} is {image.ndim - 1}D; a {spatial_dims}D model needs "
                                           f"{spatial_dims}D data")
+        check_window("data.patch_size", (size,) * spatial_dims, image.shape[1:1 + spatial_dims], case_id)
         body = foreground_mask(image)
         lo, hi = percentile_range(image, body, body)
         unit = to_unit_range(image, lo, hi)

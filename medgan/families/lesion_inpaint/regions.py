@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from medgan.errors import DataError
+from medgan.families._cases import check_window
 from medgan.transforms.insertion import crop_centred
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
 from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
@@ -92,6 +93,7 @@ def extract_regions(cases: Iterable[dict[str, Any]], spacing: Sequence[float], r
     stash: list[tuple[np.ndarray, str, tuple[int, ...]]] = []  # healthy candidates, one per case
     for case in cases:
         image, label, foreground = prepare_case(case, spacing)
+        check_window("data.region_size", region, label.shape, str(case.get("id")))
         components, n = ndimage.label(label > 0, structure=np.ones((3,) * label.ndim))
         sizes = np.bincount(components.ravel(), minlength=n + 1)
         for index, box in enumerate(ndimage.find_objects(components), start=1):

@@ -8,6 +8,7 @@ in the config to map generated images back to scanner units.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -106,6 +107,29 @@ def resolve_data(config: SpadeConfig, cases: Sequence[dict[str, Any]], n_cases: 
     data.n_cases = n_cases or len(cases)
 
 
+def check_cache(n_cases: int, cache_size: int, per_case: int, cache_mb: int) -> None:
+    """The cache rule: ``data.cache_mb`` caps the memory kept for pre-processed cases; a cache that
+    would outgrow the memory available is refused, a dataset larger than the cache is read from disk
+    for every batch (one warning line says so).
+
+    Raises:
+        ConfigError: the cache would fill more memory than is available (``MEDGAN_AVAILABLE_MB``
+            overrides the figure).
+    """
+    from medgan.training.cost import available_mb
+
+    held = min(n_cases, cache_size)
+    need_mb = held * per_case / 2**20
+    available, source = available_mb("cpu")
+    if need_mb > available:
+        raise ConfigError(f"data.cache_mb {cache_mb} would keep {held} cases ({need_mb:.0f} MB) in memory but "
+                          f"{available:.4g} MB is available ({source}): lower data.cache_mb")
+    if held < n_cases:
+        warnings.warn(f"data.cache_mb {cache_mb} holds {held} of the {n_cases} training cases "
+                      f"({per_case / 2**20:.0f} MB each); the rest are read from disk for every batch (raise "
+                      "data.cache_mb to keep them all)", stacklevel=2)
+
+
 class TrainingPairs:
     """Pre-processed ``(label, image)`` pairs on the padded grid, loaded on demand and cached.
 
@@ -120,8 +144,10 @@ class TrainingPairs:
         self.data = config.data
         self.loaders = list(loaders)
         voxels = int(np.prod(self.data.padded_shape)) * (len(self.data.modalities or [0]) + 1)
-        self.cache_size = max(0, (self.data.cache_mb * 2**20) // max(1, voxels * 4 + voxels // 2))
+        per_case = voxels * 4 + voxels // 2
+        self.cache_size = max(0, (self.data.cache_mb * 2**20) // max(1, per_case))
         self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        check_cache(len(self.loaders), self.cache_size, per_case, self.data.cache_mb)
 
     def __len__(self) -> int:
         return len(self.loaders)
