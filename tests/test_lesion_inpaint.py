@@ -64,6 +64,15 @@ def test_prior_generator_starts_at_the_ring_level_plus_each_labels_contrast(dims
     inside = hole.expand_as(out).bool()
     assert torch.allclose(out[inside], want.clamp(-1, 3)[inside], atol=1e-6)
     assert out.max() > 1.5  # room above the 99.5th percentile, where enhancing tumour lies
+    # texture: seeded noise scaled by each label's spread (here only label 2, channel 0)
+    textured = InpaintingGenerator(dims, 2, 3, base_channels=4, depth=3, prior=offsets, ring=[2] * dims, high=3.0,
+                                   spread=[[0.0, 0.0], [0.0, 0.0], [0.2, 0.0]])
+    noise = torch.randn(1, 2, *shape, generator=torch.Generator().manual_seed(0))
+    a = textured(masked_context(image, hole), hole, labels, noise)
+    assert torch.equal(a, textured(masked_context(image, hole), hole, labels, noise))
+    changed = (a - out).abs() > 1e-6
+    assert changed.any() and torch.equal(changed[:, 0], changed[:, 0] & (label[:, 0] == 2))
+    assert not changed[:, 1].any()
     with pytest.raises(ValueError, match="prior"):
         InpaintingGenerator(dims, 2, 2, base_channels=4, depth=3, prior=offsets)
 
