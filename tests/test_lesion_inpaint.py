@@ -77,6 +77,23 @@ def test_prior_generator_starts_at_the_ring_level_plus_each_labels_contrast(dims
         InpaintingGenerator(dims, 2, 2, base_channels=4, depth=3, prior=offsets)
 
 
+def test_prior_in_z_units_scales_the_contrast_by_the_rings_spread():
+    shape = (16, 16, 16)
+    image = torch.where(torch.arange(16).reshape(16, 1, 1).expand(shape) % 2 == 0, 0.5, -0.1)[None, None]
+    hole = torch.zeros(1, 1, *shape)
+    hole[0, 0, 4:12, 4:12, 4:12] = 1
+    labels = torch.zeros(1, 2, *shape)
+    labels[:, 0] = 1 - hole[:, 0]
+    labels[:, 1] = hole[:, 0]
+    g = InpaintingGenerator(3, 1, 2, base_channels=4, depth=3, prior=[[0.0], [2.0]], ring=[2, 2, 2], high=3.0,
+                            z_units=True)
+    out = g(masked_context(image, hole), hole, labels)
+    ring = (torch.nn.functional.max_pool3d(hole, 5, 1, 2) - hole).bool().expand_as(image)
+    level, spread = image[ring].mean(), image[ring].std(unbiased=False)
+    inside = hole.bool().expand_as(out)
+    assert spread > 0.2 and torch.allclose(out[inside], level + 2.0 * spread, atol=1e-5)
+
+
 def _config(data, steps=2, **data_fields) -> LesionInpaintConfig:
     config = LesionInpaintConfig()
     config.data.path = str(data)

@@ -27,14 +27,20 @@ _POOL = {2: nn.functional.max_pool2d, 3: nn.functional.max_pool3d}
 _AVG = {2: nn.functional.avg_pool2d, 3: nn.functional.avg_pool3d}
 
 
-def ring_level(context: torch.Tensor, hole: torch.Tensor, radius: list[int] | tuple[int, ...]) -> torch.Tensor:
-    """Mean of ``context`` per sample and channel over the ring of ``radius`` voxels (per axis,
-    a box) around the hole: ``(N, C)``; 0 where a sample has no hole or no ring."""
+def ring_level(context: torch.Tensor, hole: torch.Tensor, radius: list[int] | tuple[int, ...],
+               spread: bool = False) -> torch.Tensor:
+    """Mean (``spread``: standard deviation) of ``context`` per sample and channel over the ring of
+    ``radius`` voxels (per axis, a box) around the hole: ``(N, C)``; 0 where a sample has no ring."""
     dims = hole.ndim - 2
     kernel = tuple(2 * int(r) + 1 for r in radius)
     ring = _POOL[dims](hole.float(), kernel, stride=1, padding=tuple(int(r) for r in radius)) - hole.float()
     axes = tuple(range(2, hole.ndim))
-    return (context * ring).sum(axes) / ring.sum(axes).clamp(min=1.0)
+    count = ring.sum(axes).clamp(min=1.0)
+    mean = (context * ring).sum(axes) / count
+    if not spread:
+        return mean
+    deviation = context - mean.reshape(mean.shape + (1,) * dims)
+    return ((deviation ** 2 * ring).sum(axes) / count).sqrt()
 
 
 def smooth_labels(labels: torch.Tensor, width: int) -> torch.Tensor:
@@ -54,7 +60,7 @@ def texture(noise: torch.Tensor) -> torch.Tensor:
 
 def contrast_prior(context: torch.Tensor, hole: torch.Tensor, labels: torch.Tensor, offsets: torch.Tensor,
                    radius: list[int] | tuple[int, ...], smooth: int = 1, spread: torch.Tensor | None = None,
-                   noise: torch.Tensor | None = None) -> torch.Tensor:
+                   noise: torch.Tensor | None = None, z_units: bool = False) -> torch.Tensor:
     """Local tissue level plus each label's mean contrast (plus texture): ``(N, C, *S)``.
 
     Args:
@@ -64,13 +70,15 @@ def contrast_prior(context: torch.Tensor, hole: torch.Tensor, labels: torch.Tens
         smooth: box width (voxels) the one-hot labels are averaged over first (1: none).
         spread, noise: ``(L, C)`` standard deviation inside each label and ``(N, C, *S)`` white
             noise: :func:`texture` scaled by the label's spread is added (either ``None``: no texture).
+        z_units: ``offsets`` and ``spread`` are in units of the ring's standard deviation.
     """
     level = ring_level(context, hole, radius)
     shape = level.shape + (1,) * (context.ndim - 2)
+    unit = ring_level(context, hole, radius, spread=True).reshape(shape) if z_units else 1.0
     soft = smooth_labels(labels, smooth)
-    prior = level.reshape(shape) + torch.einsum("nl...,lc->nc...", soft, offsets.to(level.dtype))
+    prior = level.reshape(shape) + unit * torch.einsum("nl...,lc->nc...", soft, offsets.to(level.dtype))
     if spread is not None and noise is not None:
-        prior = prior + torch.einsum("nl...,lc->nc...", soft, spread.to(level.dtype)) * texture(noise)
+        prior = prior + unit * torch.einsum("nl...,lc->nc...", soft, spread.to(level.dtype)) * texture(noise)
     return prior
 
 
@@ -107,6 +115,7 @@ class InpaintingGenerator(nn.Module):
         spread: ``(label_channels, image_channels)`` texture standard deviation per label (with the
             ``noise`` given to :meth:`forward`); ``None``: no texture.
         high: outputs are clamped to ``[-1, high]`` (the scaled intensities' range).
+        z_units: ``prior`` and ``spread`` are in units of the ring's standard deviation.
 
     Shapes:
         ``context`` ``(N, image_channels, *S)`` scaled (hole already 0), ``hole`` ``(N, 1, *S)``,
@@ -116,7 +125,7 @@ class InpaintingGenerator(nn.Module):
     def __init__(self, spatial_dims: int, image_channels: int, label_channels: int, base_channels: int = 32,
                  depth: int = 4, norm: Norm = "instance", dropout: float = 0.0,
                  prior: list[list[float]] | None = None, ring: list[int] | None = None, smooth: int = 1,
-                 spread: list[list[float]] | None = None, high: float = 1.0) -> None:
+                 spread: list[list[float]] | None = None, high: float = 1.0, z_units: bool = False) -> None:
         super().__init__()
         self.spatial_dims, self.image_channels, self.label_channels = spatial_dims, image_channels, label_channels
         inputs = image_channels + 1 + label_channels
@@ -129,6 +138,7 @@ class InpaintingGenerator(nn.Module):
         self.high = float(high)
         self.ring = [int(r) for r in (ring or [1] * spatial_dims)]
         self.smooth = int(smooth)
+        self.z_units = bool(z_units)
         self.use_prior = prior is not None
         self.use_texture = prior is not None and spread is not None
         if prior is not None:
@@ -150,7 +160,8 @@ class InpaintingGenerator(nn.Module):
         x = torch.cat([context, hole.to(context.dtype), labels.to(context.dtype)], 1)
         out = self.head(torch.cat([self.unet(x), x], 1))
         if self.use_prior:
-            out = out + contrast_prior(context, hole, labels, self.prior, self.ring, self.smooth, self.spread, noise)
+            out = out + contrast_prior(context, hole, labels, self.prior, self.ring, self.smooth, self.spread, noise,
+                                       self.z_units)
         else:
             out = torch.tanh(out)
         return out.clamp(-1.0, self.high)

@@ -129,6 +129,8 @@ class InpaintPriorConfig:
             none; 3 dilutes a one-voxel enhancing rim to about a third of its contrast).
         texture: add the seeded texture noise (training: from the batch's generator; synthesis: from
             the caller's seed).
+        units: ``scaled`` (offsets and spreads in the scaled intensities) or ``z`` (in units of the
+            ring's standard deviation, as the realism gate measures contrast; experimental).
         contrast: offset per label value (rows in the order of ``data.label_values``) and modality
             (resolved from the training regions; training cases only).
         spread: standard deviation inside each label value (0: the hole's rim) per modality, the
@@ -139,6 +141,7 @@ class InpaintPriorConfig:
     ring_mm: float = 7.0
     smooth: int = 1
     texture: bool = True
+    units: Literal["scaled", "z"] = "scaled"
     contrast: list[list[float]] | None = None
     spread: list[list[float]] | None = None
 

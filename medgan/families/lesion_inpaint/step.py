@@ -48,7 +48,7 @@ def build_networks(config: LesionInpaintConfig) -> tuple[InpaintingGenerator, In
         raise ConfigError("lesion-inpaint: prior.spread is not resolved (set prior.texture: false, or train again)")
     g = InpaintingGenerator(int(data.spatial_dims), channels, labels, m.g_channels, m.depth, m.g_norm, m.dropout,
                             prior=prior, ring=ring_radius(config), smooth=config.prior.smooth, spread=spread,
-                            high=data.clip_high)
+                            high=data.clip_high, z_units=config.prior.units == "z")
     d = InpaintingDiscriminator(int(data.spatial_dims), channels, labels, m.d_channels, m.d_layers, m.d_norm)
     return g, d
 
@@ -82,12 +82,13 @@ def load_regions(config: LesionInpaintConfig) -> InpaintRegions:
                            data.clip_high)
 
 
-def lesion_contrast(regions: InpaintRegions, label_values: list[int], jitter: int, radius: list[int]
-                    ) -> tuple[list[list[float]], list[list[float]]]:
+def lesion_contrast(regions: InpaintRegions, label_values: list[int], jitter: int, radius: list[int],
+                    z_units: bool = False) -> tuple[list[list[float]], list[list[float]]]:
     """``(contrast, spread)``: means over the training lesions of (mean inside each label - mean of
     the ring around the hole) and of the standard deviation inside each label, per label value (0:
     the hole's unlabelled rim) and modality, in scaled units; 0 for a label no lesion holds. Rounded
-    to 4 decimals (as written to the run's config)."""
+    to 4 decimals (as written to the run's config). ``z_units``: each lesion's numbers divided by
+    its ring's standard deviation."""
     centre = (slice(None),) + tuple(slice(jitter, n - jitter) for n in regions.images.shape[2:])
     sums = np.zeros((len(label_values), regions.images.shape[1]))
     spreads = np.zeros_like(sums)
@@ -96,13 +97,15 @@ def lesion_contrast(regions: InpaintRegions, label_values: list[int], jitter: in
         image = torch.from_numpy(regions.images[i][centre].astype(np.float32))
         hole = regions.holes[i][centre[1:]]
         label = regions.labels[i][centre[1:]]
-        level = ring_level(image[None], torch.from_numpy(hole[None, None].astype(np.float32)), radius)[0].numpy()
+        hole_t = torch.from_numpy(hole[None, None].astype(np.float32))
+        level = ring_level(image[None], hole_t, radius)[0].numpy()
+        unit = ring_level(image[None], hole_t, radius, spread=True)[0].numpy().clip(1e-3) if z_units else 1.0
         for k, value in enumerate(label_values):
             inside = (label == value) & hole
             if inside.any():
                 values = image.numpy()[:, inside]
-                sums[k] += values.mean(1) - level
-                spreads[k] += values.std(1)
+                sums[k] += (values.mean(1) - level) / unit
+                spreads[k] += values.std(1) / unit
                 counts[k] += 1
     n = np.maximum(counts, 1)[:, None]
     return ([[round(float(v), 4) for v in row] for row in sums / n],
@@ -139,7 +142,7 @@ class LesionInpaintStep(GANStep):
         data.n_lesions, data.n_healthy = int((~regions.healthy).sum()), int(regions.healthy.sum())
         if config.prior.kind == "contrast" and config.prior.contrast is None:
             config.prior.contrast, config.prior.spread = lesion_contrast(regions, data.label_values, data.jitter,
-                                                                         ring_radius(config))
+                                                                         ring_radius(config), config.prior.units == "z")
         generator, discriminator = build_networks(config)
         self.networks: dict[str, nn.Module] = {"G": generator, "D": discriminator}
         self.optimizers = {"D": OptimizerSpec(("D",), config.d_optimizer),
