@@ -79,7 +79,7 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=2, help="folds of the tumour cases")
     parser.add_argument("--only-fold", type=int, help="run this fold only")
     parser.add_argument("--n", type=int, default=8, help="synthetic cases per method and fold")
-    parser.add_argument("--inpaint-steps", type=int, default=1000)
+    parser.add_argument("--inpaint-steps", type=int, default=600, help="the family's default budget")
     parser.add_argument("--gan-steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--anisotropic", action="store_true", help="also insert into 3x3x6 and 1x1x2 mm healthy cases")

@@ -45,6 +45,55 @@ def test_networks_fill_every_channel_and_keep_the_context(dims):
         g(torch.zeros(1, 2, *(12,) * dims), torch.zeros(1, 1, *(12,) * dims), torch.zeros(1, 3, *(12,) * dims))
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_prior_generator_starts_at_the_ring_level_plus_each_labels_contrast(dims):
+    shape = (16,) * dims
+    offsets = [[0.1, 0.0], [0.5, -0.2], [2.5, 0.3]]  # label 0 (rim), 1, 2 x two channels
+    g = InpaintingGenerator(dims, 2, 3, base_channels=4, depth=3, prior=offsets, ring=[2] * dims, high=3.0)
+    image = torch.full((1, 2, *shape), -0.4)
+    image[:, 1] = 0.2
+    hole = torch.zeros(1, 1, *shape)
+    hole[(0, 0) + (slice(4, 12),) * dims] = 1
+    label = torch.zeros(1, 1, *shape, dtype=torch.long)
+    label[(0, 0) + (slice(6, 10),) * dims] = 1
+    label[(0, 0) + (slice(7, 9),) * dims] = 2
+    labels = torch.nn.functional.one_hot(label[:, 0], 3).movedim(-1, 1).float()
+    out = g(masked_context(image, hole), hole, labels)  # untrained: the residual's last layer is 0
+    want = torch.tensor([-0.4, 0.2]).reshape((1, 2) + (1,) * dims) + torch.einsum(
+        "nl...,lc->nc...", labels, torch.tensor(offsets))
+    inside = hole.expand_as(out).bool()
+    assert torch.allclose(out[inside], want.clamp(-1, 3)[inside], atol=1e-6)
+    assert out.max() > 1.5  # room above the 99.5th percentile, where enhancing tumour lies
+    # texture: seeded noise scaled by each label's spread (here only label 2, channel 0)
+    textured = InpaintingGenerator(dims, 2, 3, base_channels=4, depth=3, prior=offsets, ring=[2] * dims, high=3.0,
+                                   spread=[[0.0, 0.0], [0.0, 0.0], [0.2, 0.0]])
+    noise = torch.randn(1, 2, *shape, generator=torch.Generator().manual_seed(0))
+    a = textured(masked_context(image, hole), hole, labels, noise)
+    assert torch.equal(a, textured(masked_context(image, hole), hole, labels, noise))
+    changed = (a - out).abs() > 1e-6
+    assert changed.any() and torch.equal(changed[:, 0], changed[:, 0] & (label[:, 0] == 2))
+    assert not changed[:, 1].any()
+    with pytest.raises(ValueError, match="prior"):
+        InpaintingGenerator(dims, 2, 2, base_channels=4, depth=3, prior=offsets)
+
+
+def test_prior_in_z_units_scales_the_contrast_by_the_rings_spread():
+    shape = (16, 16, 16)
+    image = torch.where(torch.arange(16).reshape(16, 1, 1).expand(shape) % 2 == 0, 0.5, -0.1)[None, None]
+    hole = torch.zeros(1, 1, *shape)
+    hole[0, 0, 4:12, 4:12, 4:12] = 1
+    labels = torch.zeros(1, 2, *shape)
+    labels[:, 0] = 1 - hole[:, 0]
+    labels[:, 1] = hole[:, 0]
+    g = InpaintingGenerator(3, 1, 2, base_channels=4, depth=3, prior=[[0.0], [2.0]], ring=[2, 2, 2], high=3.0,
+                            z_units=True)
+    out = g(masked_context(image, hole), hole, labels)
+    ring = (torch.nn.functional.max_pool3d(hole, 5, 1, 2) - hole).bool().expand_as(image)
+    level, spread = image[ring].mean(), image[ring].std(unbiased=False)
+    inside = hole.bool().expand_as(out)
+    assert spread > 0.2 and torch.allclose(out[inside], level + 2.0 * spread, atol=1e-5)
+
+
 def _config(data, steps=2, **data_fields) -> LesionInpaintConfig:
     config = LesionInpaintConfig()
     config.data.path = str(data)
@@ -78,6 +127,10 @@ def test_training_resolves_sizes_in_mm_and_records_them(trained):
     # largest blob 9 mm + 2 x (7 + 3.5) mm = 30 mm = 20 voxels -> 24, a multiple of 2**3
     assert data["lesion_extent_mm"] == [9.0, 9.0, 9.0] and data["region_size"] == [24, 24, 24]
     assert data["n_lesions"] == 4 and data["n_healthy"] == 1  # two blobs in each of two cases; case02 excluded
+    # lesions at 180 and 200 in tissue at 100: the prior's contrast per label, above the old [-1, 1] cap
+    contrast = text["prior"]["contrast"]
+    assert len(contrast) == 3 and len(contrast[0]) == 1
+    assert 0 < contrast[1][0] < contrast[2][0] and contrast[2][0] > 1.0
     stats = [yaml.safe_load(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert {"D", "G_adv", "G_L1_hole"} <= set(stats[-1]["losses"])
     assert (run / "samples" / "step-00000002.png").is_file()

@@ -21,7 +21,7 @@ from medgan.errors import DataError
 from medgan.families._cases import check_window
 from medgan.transforms.insertion import crop_centred
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
-from medgan.transforms.scaling import foreground_mask, percentile_range, to_unit_range
+from medgan.transforms.scaling import foreground_mask, percentile_range
 
 
 @dataclass
@@ -57,8 +57,17 @@ def grow(mask: np.ndarray, margin_mm: float, spacing: Sequence[float]) -> np.nda
     return ndimage.distance_transform_edt(~mask, sampling=spacing) <= margin_mm
 
 
-def prepare_case(case: dict[str, Any], spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(unit-range image, label map, foreground)`` of a case at the working ``spacing``."""
+def scale_case(image: np.ndarray, lo: np.ndarray, hi: np.ndarray, clip_high: float) -> np.ndarray:
+    """``lo -> -1``, ``hi -> 1`` per channel, clipped to ``[-1, clip_high]`` (room above the 99.5th
+    percentile, where enhancing tumour lies)."""
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    low, high = np.asarray(lo, np.float32).reshape(shape), np.asarray(hi, np.float32).reshape(shape)
+    return np.clip(2.0 * (np.asarray(image, np.float32) - low) / (high - low) - 1.0, -1.0, clip_high)
+
+
+def prepare_case(case: dict[str, Any], spacing: Sequence[float], clip_high: float = 1.0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(scaled image, label map, foreground)`` of a case at the working ``spacing`` (see :func:`scale_case`)."""
     image = np.asarray(case["image"], np.float32)
     label = np.asarray(case["label"]) if case.get("label") is not None else np.zeros((1,) + image.shape[1:], np.int16)
     own = case_spacing(case)
@@ -67,11 +76,12 @@ def prepare_case(case: dict[str, Any], spacing: Sequence[float]) -> tuple[np.nda
         label = resample_to_spacing(label, own, spacing, labels=True)
     foreground = foreground_mask(image)
     lo, hi = percentile_range(image, foreground, foreground)
-    return to_unit_range(image, lo, hi), label[0].astype(np.int16), foreground
+    return scale_case(image, lo, hi, clip_high), label[0].astype(np.int16), foreground
 
 
 def extract_regions(cases: Iterable[dict[str, Any]], spacing: Sequence[float], region: Sequence[int], jitter: int,
-                    hole_margin_mm: float, min_voxels: int, healthy_fraction: float, seed: int) -> InpaintRegions:
+                    hole_margin_mm: float, min_voxels: int, healthy_fraction: float, seed: int,
+                    clip_high: float = 1.0) -> InpaintRegions:
     """Cut lesion and healthy regions from training cases.
 
     Args:
@@ -83,6 +93,7 @@ def extract_regions(cases: Iterable[dict[str, Any]], spacing: Sequence[float], r
         min_voxels: smaller components are ignored.
         healthy_fraction: share of healthy regions among all regions.
         seed: seeds where healthy regions are taken.
+        clip_high: scaled intensities are clipped to ``[-1, clip_high]``.
 
     Raises:
         DataError: no lesion in the cases.
@@ -92,7 +103,7 @@ def extract_regions(cases: Iterable[dict[str, Any]], spacing: Sequence[float], r
     images, labels, holes, healthy, sources = [], [], [], [], []
     stash: list[tuple[np.ndarray, str, tuple[int, ...]]] = []  # healthy candidates, one per case
     for case in cases:
-        image, label, foreground = prepare_case(case, spacing)
+        image, label, foreground = prepare_case(case, spacing, clip_high)
         check_window("data.region_size", region, label.shape, str(case.get("id")))
         components, n = ndimage.label(label > 0, structure=np.ones((3,) * label.ndim))
         sizes = np.bincount(components.ravel(), minlength=n + 1)

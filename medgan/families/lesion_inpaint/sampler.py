@@ -29,12 +29,12 @@ from scipy import ndimage
 
 from medgan.errors import ConfigError, DataError
 from medgan.families.lesion_inpaint import FAMILY, LesionInpaintConfig
-from medgan.families.lesion_inpaint.regions import bbox_crop, grow
+from medgan.families.lesion_inpaint.regions import bbox_crop, grow, scale_case
 from medgan.models.inpainting import InpaintingGenerator, composite, masked_context
 from medgan.models.spade import one_hot_labels
 from medgan.transforms.insertion import candidate_locations, crop_centred
 from medgan.transforms.lesion_extent import case_spacing, resample_to_spacing
-from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range, to_unit_range
+from medgan.transforms.scaling import foreground_mask, from_unit_range, percentile_range
 
 
 def resize(array: np.ndarray, shape: Sequence[int], labels: bool = False) -> np.ndarray:
@@ -146,13 +146,15 @@ class LesionInpainter:
         return bbox_crop(out) if out.any() else base
 
     @torch.no_grad()
-    def fill(self, region: np.ndarray, labels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def fill(self, region: np.ndarray, labels: np.ndarray, hole: np.ndarray,
+             rng: np.random.Generator | None = None) -> np.ndarray:
         """Generator output on one region at the run's grid.
 
         Args:
-            region: ``(C, *region_size)`` in [-1, 1].
+            region: ``(C, *region_size)`` scaled (:func:`~.regions.scale_case`).
             labels: ``(*region_size)`` integer label map (values among the run's).
             hole: ``(*region_size)`` bool.
+            rng: draws the prior's texture noise, if the generator has one (``None``: no texture).
 
         Returns:
             ``(C, *region_size)`` composite: generated inside the hole, ``region`` elsewhere.
@@ -161,7 +163,10 @@ class LesionInpainter:
         hole_t = torch.from_numpy(np.ascontiguousarray(hole, np.float32))[None, None].to(self.device)
         label_t = torch.from_numpy(np.ascontiguousarray(labels, np.int64))[None, None].to(self.device)
         onehot = one_hot_labels(label_t, self.label_values)
-        output = self.generator(masked_context(image, hole_t), hole_t, onehot)
+        noise = None
+        if rng is not None and getattr(self.generator, "use_texture", False):
+            noise = torch.from_numpy(rng.standard_normal(image.shape, dtype=np.float32)).to(self.device)
+        output = self.generator(masked_context(image, hole_t), hole_t, onehot, noise)
         return composite(output, image, hole_t)[0].float().cpu().numpy()
 
     def check_case(self, case: dict[str, Any]) -> None:
@@ -224,7 +229,7 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
         inner = tuple(slice(1, -1) for _ in organ.shape)
         organ = ndimage.distance_transform_edt(np.pad(organ, 1), sampling=spacing)[inner] > inset_mm
     lo, hi = percentile_range(image, foreground, foreground)
-    unit = to_unit_range(image, lo, hi)
+    unit = scale_case(image, lo, hi, data.clip_high)
     region_t = [max(1, int(round(r * w / t))) for r, w, t in zip(data.region_size or [], inpainter.spacing, spacing)]
     new_image = image.copy()
     new_label = label.copy()
@@ -258,7 +263,7 @@ def inpaint_lesions(case: dict[str, Any], inpainter: LesionInpainter, n: int, rn
         region = crop_centred(unit, centre, region_t, -1.0)
         filled = resize(inpainter.fill(resize(region, data.region_size), resize(labels_t[None], data.region_size,
                                                                                    labels=True)[0],
-                                       resize(hole_t[None], data.region_size, labels=True)[0]), region_t)
+                                       resize(hole_t[None], data.region_size, labels=True)[0], rng), region_t)
         # write the hole (and labels) back where the region lies inside the case
         lesion_voxels = _paste(new_image, new_label, filled, labels_t, hole_t, centre, lo, hi)
         records.append({"centre": [int(c) for c in centre], "labels": sorted(int(v) for v in np.unique(lesion_t)

@@ -17,7 +17,7 @@ from medgan.families._checks import check_size, check_values
 from medgan.families._lesion_sizes import training_lesion_sizes
 from medgan.families.lesion_inpaint import LesionInpaintConfig
 from medgan.families.lesion_inpaint.regions import InpaintRegions, bbox_crop, extract_regions
-from medgan.models.inpainting import InpaintingDiscriminator, InpaintingGenerator, composite, masked_context
+from medgan.models.inpainting import InpaintingDiscriminator, InpaintingGenerator, composite, masked_context, ring_level
 from medgan.models.spade import one_hot_labels
 from medgan.training.data import IndexSampler
 from medgan.training.losses import AdversarialLoss
@@ -27,11 +27,29 @@ from medgan.transforms.lesion_extent import case_spacing, region_shape
 PREVIEW_SEED = 1234
 
 
+def ring_radius(config: LesionInpaintConfig) -> list[int]:
+    """The prior's ring width in voxels per axis at the working spacing."""
+    dims = int(config.data.spatial_dims or 3)
+    spacing = config.data.spacing or [1.0] * dims
+    return [max(1, int(np.ceil(config.prior.ring_mm / float(s) - 1e-6))) for s in spacing[:dims]]
+
+
 def build_networks(config: LesionInpaintConfig) -> tuple[InpaintingGenerator, InpaintingDiscriminator]:
     """Generator and discriminator of a resolved config."""
     data, m = config.data, config.model
     channels, labels = len(data.modalities or []), len(data.label_values or [])
-    g = InpaintingGenerator(int(data.spatial_dims), channels, labels, m.g_channels, m.depth, m.g_norm, m.dropout)
+    prior = None
+    if config.prior.kind == "contrast":
+        if config.prior.contrast is None:
+            raise ConfigError("lesion-inpaint: prior.contrast is not resolved (a run made before the contrast "
+                              "prior: set prior.kind: none, or train again)")
+        prior = config.prior.contrast
+    spread = config.prior.spread if config.prior.texture and prior is not None else None
+    if spread is None and config.prior.texture and prior is not None:
+        raise ConfigError("lesion-inpaint: prior.spread is not resolved (set prior.texture: false, or train again)")
+    g = InpaintingGenerator(int(data.spatial_dims), channels, labels, m.g_channels, m.depth, m.g_norm, m.dropout,
+                            prior=prior, ring=ring_radius(config), smooth=config.prior.smooth, spread=spread,
+                            high=data.clip_high, z_units=config.prior.units == "z")
     d = InpaintingDiscriminator(int(data.spatial_dims), channels, labels, m.d_channels, m.d_layers, m.d_norm)
     return g, d
 
@@ -66,7 +84,38 @@ def load_regions(config: LesionInpaintConfig) -> InpaintRegions:
                                       minimum=2 ** config.model.depth)
     data.region_size = data.region_size or default
     return extract_regions((dataset.load(i) for i in ids), data.spacing, data.region_size, data.jitter,
-                           data.hole_margin_mm, data.min_voxels, data.healthy_fraction, config.train.seed)
+                           data.hole_margin_mm, data.min_voxels, data.healthy_fraction, config.train.seed,
+                           data.clip_high)
+
+
+def lesion_contrast(regions: InpaintRegions, label_values: list[int], jitter: int, radius: list[int],
+                    z_units: bool = False) -> tuple[list[list[float]], list[list[float]]]:
+    """``(contrast, spread)``: means over the training lesions of (mean inside each label - mean of
+    the ring around the hole) and of the standard deviation inside each label, per label value (0:
+    the hole's unlabelled rim) and modality, in scaled units; 0 for a label no lesion holds. Rounded
+    to 4 decimals (as written to the run's config). ``z_units``: each lesion's numbers divided by
+    its ring's standard deviation."""
+    centre = (slice(None),) + tuple(slice(jitter, n - jitter) for n in regions.images.shape[2:])
+    sums = np.zeros((len(label_values), regions.images.shape[1]))
+    spreads = np.zeros_like(sums)
+    counts = np.zeros(len(label_values))
+    for i in regions.lesion_indices:
+        image = torch.from_numpy(regions.images[i][centre].astype(np.float32))
+        hole = regions.holes[i][centre[1:]]
+        label = regions.labels[i][centre[1:]]
+        hole_t = torch.from_numpy(hole[None, None].astype(np.float32))
+        level = ring_level(image[None], hole_t, radius)[0].numpy()
+        unit = ring_level(image[None], hole_t, radius, spread=True)[0].numpy().clip(1e-3) if z_units else 1.0
+        for k, value in enumerate(label_values):
+            inside = (label == value) & hole
+            if inside.any():
+                values = image.numpy()[:, inside]
+                sums[k] += (values.mean(1) - level) / unit
+                spreads[k] += values.std(1) / unit
+                counts[k] += 1
+    n = np.maximum(counts, 1)[:, None]
+    return ([[round(float(v), 4) for v in row] for row in sums / n],
+            [[round(float(v), 4) for v in row] for row in spreads / n])
 
 
 class LesionInpaintStep(GANStep):
@@ -98,6 +147,9 @@ class LesionInpaintStep(GANStep):
         check_values("data.label_values", data.label_values, [0, *np.unique(regions.labels)], exact=True)
         data.label_values = sorted({0, *(int(v) for v in np.unique(regions.labels))})
         data.n_lesions, data.n_healthy = int((~regions.healthy).sum()), int(regions.healthy.sum())
+        if config.prior.kind == "contrast" and config.prior.contrast is None:
+            config.prior.contrast, config.prior.spread = lesion_contrast(regions, data.label_values, data.jitter,
+                                                                         ring_radius(config), config.prior.units == "z")
         generator, discriminator = build_networks(config)
         self.networks: dict[str, nn.Module] = {"G": generator, "D": discriminator}
         self.optimizers = {"D": OptimizerSpec(("D",), config.d_optimizer),
@@ -144,9 +196,11 @@ class LesionInpaintStep(GANStep):
             labels.append(np.ascontiguousarray(label))
             holes.append(np.ascontiguousarray(hole))
         label_tensor = torch.from_numpy(np.stack(labels)[:, None].astype(np.int64))
-        return {"image": torch.from_numpy(np.stack(images)),
+        batch = np.stack(images)
+        return {"image": torch.from_numpy(batch),
                 "labels": one_hot_labels(label_tensor, data.label_values or [0]),
-                "hole": torch.from_numpy(np.stack(holes)[:, None].astype(np.float32))}
+                "hole": torch.from_numpy(np.stack(holes)[:, None].astype(np.float32)),
+                "noise": torch.from_numpy(rng.standard_normal(batch.shape, dtype=np.float32))}
 
     def next_batch(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         indices = self.sampler.next(self.config.train.batch_size)
@@ -157,17 +211,17 @@ class LesionInpaintStep(GANStep):
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor], ctx: StepContext
              ) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
-        image, labels, hole = batch["image"], batch["labels"], batch["hole"]
+        image, labels, hole, noise = batch["image"], batch["labels"], batch["hole"], batch["noise"]
         context = masked_context(image, hole)
         g, d = self.networks["G"], self.networks["D"]
         if phase == "D":
             with torch.no_grad():
-                fake = composite(g(context, hole, labels), image, hole)
+                fake = composite(g(context, hole, labels, noise), image, hole)
             real_scores, fake_scores = d(context, hole, labels, image), d(context, hole, labels, fake)
             loss = 0.5 * self.adversarial.discriminator(real_scores, fake_scores)
             return loss, {"D": loss.detach(), "D_real": real_scores.detach().float().mean(),
                           "D_fake": fake_scores.detach().float().mean()}
-        output = g(context, hole, labels)
+        output = g(context, hole, labels, noise)
         fake = composite(output, image, hole)
         adv = self.adversarial.generator(d(context, hole, labels, fake))
         l1 = ((output.float() - image.float()).abs() * hole).sum() / (hole.sum() * image.shape[1]).clamp(min=1.0)
@@ -178,7 +232,8 @@ class LesionInpaintStep(GANStep):
         device = next(networks["G"].parameters()).device
         batch = {k: v[:max(n, 1)].to(device) for k, v in self.preview_batch.items()}
         context = masked_context(batch["image"], batch["hole"])
-        fake = composite(networks["G"](context, batch["hole"], batch["labels"]), batch["image"], batch["hole"])
+        fake = composite(networks["G"](context, batch["hole"], batch["labels"], batch["noise"]), batch["image"],
+                         batch["hole"])
         return torch.cat([context, fake, batch["image"]], 1).float()
 
     def state_dict(self) -> dict[str, Any]:
