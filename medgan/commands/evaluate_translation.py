@@ -12,6 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+DESCRIPTION = ("MAE (HU for CT), PSNR and SSIM inside the body mask of a CycleGAN/pix2pix run on paired held-out "
+               "cases, against baselines fitted on the run's training cases (global linear, per-tissue), the "
+               "identity and the per-case oracle; then the lesion preservation and HU plausibility checks per case "
+               "and in total.")
+
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     from medgan.training.run import read_ids
@@ -37,7 +42,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def register_translation(modes: argparse._SubParsersAction) -> None:
     """Add ``translation`` to the modes of ``medgan evaluate`` (``modes`` = its sub-parsers)."""
     parser = modes.add_parser("translation", help="paired MR->CT style evaluation of a translation run",
-                              description=__doc__.split("\n\n")[0])
+                              description=DESCRIPTION)
     _add_arguments(parser)
 
 

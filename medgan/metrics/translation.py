@@ -95,7 +95,7 @@ METHODS = {"model": "the model", "global-linear": "global linear map (fitted on 
 
 def _pair(translator: Any, case: dict[str, Any], src: str, dst: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(source network range, reference in target units, body mask)`` of one paired case."""
-    from medgan.families._translation.checks import check_input, check_window
+    from medgan.transforms.modality_checks import check_ct_window, check_input
 
     names = list(case["meta"]["modalities"])
     for name in (src, dst):
@@ -104,7 +104,7 @@ def _pair(translator: Any, case: dict[str, Any], src: str, dst: str) -> tuple[np
     check_input(translator.source, case["image"][names.index(src)], case["id"], src)
     x = translator.source.to_network(case["image"][names.index(src)])
     real = case["image"][names.index(dst)]
-    check_window(translator.target, real, case["id"])
+    check_ct_window(translator.target, real, case["id"])
     if isinstance(translator.target, CTWindow):
         reference = np.clip(real.astype(np.float64), translator.target.low, translator.target.high)
         return x, reference, body_mask(reference, BODY_HU)

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from medgan.errors import ConfigError, DataError
-from medgan.families._translation.checks import check_input, refuse_other_modality
 from medgan.registry import GAN_FAMILIES
 from medgan.training.run import load_run
+from medgan.transforms.modality_checks import check_input, refuse_other_modality
 
 
 def translating_families() -> list[str]:

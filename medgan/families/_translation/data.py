@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from medgan.errors import ConfigError, DataError
-from medgan.families._translation.checks import check_window
 from medgan.families._translation.config import DomainConfig
 from medgan.io.datasets import Dataset, load_dataset
 from medgan.transforms.modality import Scale, fit_reference, make_scale
+from medgan.transforms.modality_checks import check_ct_window
 
 #: network values above this count as body when crops are centred (air and MR background are -1)
 BODY_THRESHOLD = -0.9
@@ -77,7 +77,7 @@ def load_domain(domain: DomainConfig, cases: Sequence[str] | None, exclude: Sequ
         domain.intensity.reference = fit_reference(domain.intensity, modality, [v[0] for v in raw])
     scale = make_scale(domain.intensity, modality)
     for case_id, volume in zip(ids, raw):
-        check_window(scale, volume[0], dataset.root / case_id)
+        check_ct_window(scale, volume[0], dataset.root / case_id)
     return [scale.to_network(v) for v in raw], modality, ids
 
 

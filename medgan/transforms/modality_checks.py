@@ -20,7 +20,7 @@ CT_AIR_HU = -500.0
 MR_NAMES = {"t1", "t1n", "t1w", "t1c", "t1ce", "t1gd", "t2", "t2w", "t2f", "flair", "pd", "dwi", "adc", "mr", "mri"}
 
 
-def check_window(scale: Any, volume: np.ndarray, where: Any) -> None:
+def check_ct_window(scale: Any, volume: np.ndarray, where: Any) -> None:
     """Refuse CT whose voxels almost all fall outside the CT window (everything would be clipped).
 
     Raises:
@@ -53,7 +53,7 @@ def check_input(scale: Any, volume: np.ndarray, where: Any, modality: str = "") 
         if low > CT_AIR_HU:
             raise DataError(where, f"does not look like CT in HU (1st percentile {low:g}, no air below "
                                    f"{CT_AIR_HU:g}); the run translates CT")
-        check_window(scale, values, where)
+        check_ct_window(scale, values, where)
     elif isinstance(scale, MRScale):
         if modality and is_ct(modality):
             raise DataError(where, f"channel {modality!r} is CT, but the run translates MR")
