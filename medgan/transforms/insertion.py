@@ -34,17 +34,11 @@ class Insertion:
 def crop_centred(array: np.ndarray, centre: Sequence[int], shape: Sequence[int], fill: float) -> np.ndarray:
     """The ``shape`` window of ``array``'s last ``len(shape)`` axes centred on ``centre``, padded with
     ``fill`` where it leaves the array."""
-    spatial = array.shape[-len(shape):]
     out = np.full(array.shape[:-len(shape)] + tuple(shape), fill, dtype=array.dtype)
-    src, dst = [], []
-    for c, n, size in zip(centre, spatial, shape):
-        start = int(c) - size // 2
-        a, b = max(start, 0), min(start + size, n)
-        src.append(slice(a, b))
-        dst.append(slice(a - start, b - start))
+    src, dst = _placement(centre, shape, array.shape[-len(shape):])
     lead = (slice(None),) * (array.ndim - len(shape))
     if all(s.stop > s.start for s in src):
-        out[lead + tuple(dst)] = array[lead + tuple(src)]
+        out[lead + dst] = array[lead + src]
     return out
 
 
