@@ -75,6 +75,7 @@ def test_paste_from_through_the_command_line(tmp_path: Path, capsys: pytest.Capt
     out = tmp_path / "out"
     assert main(["synthesize", str(run), str(out), "--n", "2", "--paste-from", str(SAMPLE),
                  "--paste-cases", "lesion-0002,lesion-0003"]) == 0
+    assert "scan has no label map" in capsys.readouterr().err  # trained on the image alone: said once
     scan = nib.load(image)
     written = nib.load(out / "images" / "harmonized-0001.nii.gz")
     assert np.allclose(written.affine, scan.affine) and written.shape == scan.shape
@@ -85,6 +86,7 @@ def test_paste_from_through_the_command_line(tmp_path: Path, capsys: pytest.Capt
     assert label.any() and set(np.unique(label).tolist()) <= sources
     manifest = (out / "manifest.csv").read_text()
     assert "copy-paste+consingan-harmonize" in manifest and "lesion-000" in manifest
+    assert (out / "montage.png").is_file()
     capsys.readouterr()
     assert main(["synthesize", str(run), str(tmp_path / "x"), "--n", "1", "--paste-from", str(SAMPLE),
                  "--paste-cases", "nope"]) != 0

@@ -3,8 +3,8 @@
 The family is read from the run folder's ``config.yaml``; its options follow ``OUT`` (e.g. the lesion
 GAN's ``--into DATASET --n N``). ``medgan synthesize RUN OUT --help`` lists them for that run.
 ``medgan synthesize copy-paste OUT --data TRAIN --into DATASET --n N`` pastes real lesions instead
-(no run). Cases inserted ``--into`` a dataset come with ``OUT/montage.png``: the first new cases
-beside their sources.
+(no run). Cases inserted ``--into`` a dataset (or ``--paste-from`` one) come with ``OUT/montage.png``:
+the first new cases beside their sources.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _montage(out: Path, options: argparse.Namespace, title: str) -> None:
-    """Write and announce ``OUT/montage.png`` for cases inserted ``--into`` a dataset."""
+    """Write and announce ``OUT/montage.png`` for cases inserted ``--into`` a dataset (or pasted
+    ``--paste-from`` one into a harmonization run's scan)."""
     from medgan.synthesis.montage import montage_of_dataset
 
-    into = getattr(options, "into", None)
+    into = getattr(options, "into", None) or getattr(options, "paste_from", None)
     if into is None or getattr(options, "no_montage", False) or not (out / "manifest.csv").is_file():
         return
     print(f"montage: {montage_of_dataset(out, into, title=title)}")
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         options = parser.parse_args(args.options)
         status = int(spec.synthesize(args.run_dir, args.out, options) or 0)
         if status == 0:
-            into = Path(getattr(options, "into", "") or "").name
+            into = Path(getattr(options, "into", None) or getattr(options, "paste_from", None) or "").name
             _montage(args.out, options, f"{family} run {args.run_dir.name} into {into} "
                                         f"(seed {getattr(options, 'seed', '')})")
         return status

@@ -9,6 +9,7 @@ case's label values and no other.
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,10 @@ def _paste_and_harmonize(run: Any, sampler: ConSinGANSampler, args: argparse.Nam
     if args.lesions_per_case < 1 or args.blend_voxels < 0:
         raise ConfigError("--lesions-per-case must be at least 1 and --blend-voxels at least 0")
     target = read_case(run.config)
+    if target.get("label") is None:
+        warnings.warn(f"{run.config.data.path}: the harmonization run's scan has no label map, so the written "
+                      "labels hold only the pasted lesions (train with --label to keep the scan's own lesions)",
+                      stacklevel=2)
     dataset = load_dataset(args.paste_from)
     wanted = [c.strip() for c in args.paste_cases.split(",") if c.strip()] if args.paste_cases else None
     known = {ref.id: ref for ref in dataset.cases}
